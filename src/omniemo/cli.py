@@ -1,0 +1,153 @@
+"""The `omniemo` command. Exit codes: 0 ok, 2 bad input (the message names the file and the cause)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from omniemo import __version__
+from omniemo.eval.metrics import PROTOCOLS, UNPARSEABLE, Scores
+from omniemo.eval.predictions import PredictionFileError, score_file
+from omniemo.labels import LABEL_SETS
+from omniemo.media import MediaError, MediaInfo, probe
+
+AI_ACT_NOTE = (
+    "Responsible use: the EU AI Act prohibits emotion recognition in workplaces and education "
+    "institutions, except for medical or safety reasons. Analysis runs on this device and makes no "
+    "network call."
+)
+EXIT_BAD_INPUT = 2
+
+
+@click.group(help=f"Explainable omni-modal emotion recognition, offline.\n\n{AI_ACT_NOTE}")
+@click.version_option(__version__, prog_name="omniemo")
+def main() -> None:
+    pass
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _describe_info(info: MediaInfo) -> str:
+    parts = []
+    if info.has_video:
+        fps = f"{info.fps:.2f} fps" if info.fps else "? fps"
+        count = f"{info.num_frames} frames" + ("" if info.num_frames_exact else " (est.)")
+        parts.append(f"video {info.video_codec} {info.width}x{info.height} @ {fps}, {count}")
+    else:
+        parts.append("no video")
+    if info.has_audio:
+        parts.append(f"audio {info.audio_codec} {info.sample_rate} Hz x{info.channels}")
+    else:
+        parts.append("no audio")
+    return f"{info.path}: {info.container}, {info.duration:.2f} s | " + " | ".join(parts)
+
+
+@main.command("probe")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, one object per file.")
+def probe_command(files: tuple[Path, ...], as_json: bool) -> None:
+    """Print each file's media facts (container, streams, duration, fps, size) without decoding.
+
+    A bad file is reported and the others are still probed; the exit code is 2 if any failed.
+    """
+    rows, failed = [], 0
+    for path in files:
+        try:
+            info = probe(path)
+        except MediaError as exc:
+            failed += 1
+            rows.append({"path": str(path), "error": {"kind": exc.kind, "message": str(exc)}})
+            if not as_json:
+                click.echo(f"error: {exc}", err=True)
+            continue
+        rows.append(info.to_dict())
+        if not as_json:
+            click.echo(_describe_info(info))
+            for note in info.notes:
+                click.echo(f"  note: {note}")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    if failed:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _format_scores(scores: Scores) -> str:
+    lines = [
+        f"protocol {scores.protocol}, labels {scores.labelset}, {scores.n} items, {scores.unparseable} unparseable",
+        f"WAR {100 * scores.war:6.2f} %" + (f"  (95% CI {100 * scores.war_ci[0]:.2f}-{100 * scores.war_ci[1]:.2f})" if scores.war_ci else ""),
+        f"UAR {100 * scores.uar:6.2f} %" + (f"  (95% CI {100 * scores.uar_ci[0]:.2f}-{100 * scores.uar_ci[1]:.2f})" if scores.uar_ci else ""),
+        "",
+        "recall per class:",
+    ]
+    for cls in scores.classes:
+        recall = scores.recall.get(cls)
+        value = f"{100 * recall:6.2f} %" if recall is not None else "   n/a  "
+        lines.append(f"  {cls:<14}{value}  (n={scores.support[cls]})")
+    columns = scores.classes + [UNPARSEABLE]
+    width = max(7, max(len(c) for c in columns) + 1)
+    lines += ["", "confusion (rows: truth, columns: prediction):", " " * 14 + "".join(f"{c[:width - 1]:>{width}}" for c in columns)]
+    for cls, row in zip(scores.classes, scores.confusion):
+        lines.append(f"  {cls:<12}" + "".join(f"{v:>{width}}" for v in row))
+    return "\n".join(lines)
+
+
+@main.command("score")
+@click.argument("predictions", type=click.Path(path_type=Path))
+@click.option("--labels", "labels", required=True, type=click.Choice(sorted(LABEL_SETS)), help="Label vocabulary.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default="paper", show_default=True,
+              help="paper: the R1-Omni scripts' rules; corrected: RAVDESS calm scored as neutral.")
+@click.option("--bootstrap", type=int, default=1000, show_default=True, help="Bootstrap rounds for the 95% intervals (0: none).")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def score_command(predictions: Path, labels: str, protocol: str, bootstrap: int, as_json: bool) -> None:
+    """Score a predictions file: one JSON object a line with `label` and `prediction` or `output`.
+
+    `output` is raw model text (the <answer> tag is parsed); `prediction` is an emotion word. Prints WAR,
+    UAR with bootstrap 95% intervals, per-class recall and the confusion matrix.
+    """
+    try:
+        scores, preds = score_file(predictions, labels, protocol=protocol, bootstrap=bootstrap)
+    except PredictionFileError as exc:
+        _fail(str(exc))
+    extra = {"errors": preds.errors}
+    if preds.outputs:
+        extra.update(format_rate=preds.format_ok / preds.outputs, strict_accuracy=preds.strict_hits / preds.outputs)
+    if as_json:
+        click.echo(json.dumps({**scores.to_dict(), **extra}, indent=2))
+        return
+    click.echo(_format_scores(scores))
+    if preds.errors:
+        click.echo(f"\n{preds.errors} items failed to run and count as wrong")
+    if preds.outputs:
+        click.echo(f"\nraw outputs: format check passed {100 * extra['format_rate']:.1f} %, "
+                   f"strict (reference) accuracy {100 * extra['strict_accuracy']:.2f} %")
+
+
+@main.command("synth")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--duration", type=float, default=4.0, show_default=True, help="Seconds.")
+@click.option("--size", default="640x360", show_default=True, help="WIDTHxHEIGHT.")
+@click.option("--fps", type=float, default=25.0, show_default=True)
+@click.option("--no-audio", is_flag=True, help="Video only.")
+def synth_command(out: Path, duration: float, size: str, fps: float, no_audio: bool) -> None:
+    """Write a synthetic test clip (moving shape + harmonic tone); format from the extension."""
+    from omniemo.media.synth import write_clip
+
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        _fail(f"--size must be WIDTHxHEIGHT, got {size!r}")
+    try:
+        write_clip(out, duration, fps=fps, size=(width, height), audio=not no_audio)
+    except KeyError:
+        _fail(f"{out}: unsupported extension {out.suffix!r}")
+    click.echo(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""Decode a clip: the planned video frames as RGB arrays and the audio as 16 kHz mono float32.
+
+Memory stays bounded: video is decoded in order, seeking over long gaps, and only kept frames are
+converted to arrays; audio is resampled chunk by chunk. A max-duration guard and a frame-memory budget
+stop files that would not fit before any work is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from omniemo.media.errors import CorruptMediaError, MediaError, MediaTooLargeError
+from omniemo.media.probe import MediaInfo, _probe_container, open_container
+from omniemo.media.sampling import FrameSampling, HumanOmni, parse_sampling
+
+SAMPLE_RATE = 16_000
+DEFAULT_MAX_DURATION = 3 * 3600.0  # seconds; None disables the guard
+DEFAULT_MAX_FRAME_BYTES = 2 * 1024**3
+# Seek instead of decoding through a gap longer than this (seconds): decoding a skipped GOP costs more.
+SEEK_GAP = 2.0
+
+
+@dataclass
+class Clip:
+    """A decoded clip. ``frames`` is (T, H, W, 3) uint8 RGB; ``frame_times`` is seconds (NaN for padding)."""
+
+    path: str
+    info: MediaInfo
+    frames: np.ndarray
+    frame_times: np.ndarray
+    audio: np.ndarray
+    sample_rate: int = SAMPLE_RATE
+    audio_start: float = 0.0
+    sampling: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return self.info.duration
+
+    @property
+    def fps(self) -> float | None:
+        return self.info.fps
+
+    @property
+    def width(self) -> int | None:
+        return self.info.width
+
+    @property
+    def height(self) -> int | None:
+        return self.info.height
+
+    @property
+    def has_video(self) -> bool:
+        return self.info.has_video and len(self.frames) > 0
+
+    @property
+    def has_audio(self) -> bool:
+        return self.info.has_audio and self.audio.size > 0
+
+    @property
+    def missing_modalities(self) -> list[str]:
+        return [m for m, ok in (("video", self.has_video), ("audio", self.has_audio)) if not ok]
+
+    @property
+    def frame_is_padding(self) -> np.ndarray:
+        return np.isnan(self.frame_times)
+
+    def summary(self) -> dict:
+        """Plain data about the clip (no arrays), for JSON output."""
+        return {
+            **self.info.to_dict(),
+            "sampling": self.sampling,
+            "frames_kept": int(len(self.frames)),
+            "frame_times": [None if np.isnan(t) else round(float(t), 4) for t in self.frame_times],
+            "audio_seconds": round(self.audio.size / self.sample_rate, 4),
+            "missing_modalities": self.missing_modalities,
+            "notes": list(self.notes),
+        }
+
+
+def load_clip(
+    path: str | Path,
+    sampling: str | FrameSampling | None = HumanOmni(),
+    *,
+    audio: bool = True,
+    sample_rate: int = SAMPLE_RATE,
+    max_side: int | None = None,
+    max_duration: float | None = DEFAULT_MAX_DURATION,
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+) -> Clip:
+    """Decode ``path``. ``sampling=None`` skips video; ``audio=False`` skips audio.
+
+    A file with only one of video/audio is not an error: ``clip.missing_modalities`` says which is absent.
+    Raises a MediaError subclass (naming the file and the cause) when the file cannot be used.
+    """
+    path = Path(path)
+    container = open_container(path)
+    try:
+        info = _probe_container(path, container)
+    except av.error.FFmpegError as exc:
+        container.close()
+        raise CorruptMediaError(path, f"unreadable stream headers ({exc})") from exc
+    except MediaError:
+        container.close()
+        raise
+    if max_duration is not None and info.duration > max_duration:
+        container.close()
+        raise MediaTooLargeError(
+            path, f"duration {info.duration:.0f} s exceeds the limit of {max_duration:.0f} s (raise max_duration)"
+        )
+
+    notes = list(info.notes)
+    strategy = parse_sampling(sampling) if sampling is not None else None
+    frames = np.zeros((0, 0, 0, 3), np.uint8)
+    times = np.zeros(0)
+    try:
+        if strategy is not None and info.has_video:
+            frames, times = _decode_video(path, container, info, strategy, max_side, max_frame_bytes, notes)
+    finally:
+        container.close()
+
+    samples = np.zeros(0, np.float32)
+    if audio and info.has_audio:
+        samples = _decode_audio(path, info, sample_rate, max_duration, notes)
+    return Clip(
+        path=str(path),
+        info=info,
+        frames=frames,
+        frame_times=times,
+        audio=samples,
+        sample_rate=sample_rate,
+        audio_start=info.audio_start,
+        sampling=_describe(strategy),
+        notes=notes,
+    )
+
+
+def _describe(strategy: FrameSampling | None) -> str:
+    if strategy is None:
+        return "none"
+    arg = getattr(strategy, "n", None) or getattr(strategy, "fps", None)
+    return f"{strategy.name}:{arg}"
+
+
+def _output_size(info: MediaInfo, max_side: int | None) -> tuple[int, int]:
+    w, h = info.width or 0, info.height or 0
+    if max_side and max(w, h) > max_side:
+        scale = max_side / max(w, h)
+        w, h = max(2, round(w * scale)), max(2, round(h * scale))
+    return w, h
+
+
+def _decode_video(path, container, info, strategy, max_side, max_frame_bytes, notes):
+    plan = strategy.plan(info)
+    out_w, out_h = _output_size(info, max_side)
+    needed = (len(plan.times) + plan.pad_black) * out_w * out_h * 3
+    if needed > max_frame_bytes:
+        raise MediaTooLargeError(
+            path,
+            f"{len(plan.times)} frames of {out_w}x{out_h} need {needed / 2**30:.1f} GiB, over the "
+            f"{max_frame_bytes / 2**30:.1f} GiB budget (lower the frame rate or set max_side)",
+        )
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    tol = 0.5 / info.fps if info.fps else 1e-3
+    picked = _frames_at(path, container, stream, plan.times, tol, notes)
+    if not picked:
+        raise CorruptMediaError(path, "the video stream has no decodable frame")
+
+    arrays, cache = [], {}
+    for frame in picked:
+        key = id(frame)
+        if key not in cache:
+            cache[key] = frame.to_ndarray(width=out_w, height=out_h, format="rgb24")
+        arrays.append(cache[key])
+    times = [float(f.time) if f.time is not None else np.nan for f in picked]
+    if plan.pad_black:
+        arrays += [np.zeros((out_h, out_w, 3), np.uint8)] * plan.pad_black
+        times += [np.nan] * plan.pad_black
+        notes.append(f"clip has {len(picked)} frames: padded with {plan.pad_black} black frames")
+    return np.stack(arrays), np.asarray(times, dtype=np.float64)
+
+
+def _frames_at(path, container, stream, targets, tol, notes) -> list:
+    """For each target time, the last frame shown at or before it (the first frame if none is)."""
+    picked = []
+    frames = _decoding(container, stream, notes)
+    prev = pending = None  # the last frame at/before the target, the first frame after it
+    position = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    ended = False
+    for target in targets:
+        if not ended and target - position > SEEK_GAP and _seek(container, stream, target):
+            frames = _decoding(container, stream, notes)
+            prev = pending = None
+        while not ended:
+            if pending is None:
+                pending = next(frames, None)
+                if pending is None:
+                    ended = True
+                    break
+            if pending.time is not None:
+                position = pending.time
+            if pending.time is None or pending.time <= target + tol:
+                prev, pending = pending, None
+                continue
+            break
+        chosen = prev if prev is not None else pending
+        if chosen is not None:
+            picked.append(chosen)
+    if ended and picked and len(targets) and targets[-1] - position > 1.0:
+        notes.append(f"video ends at {position:.2f} s, before the last planned frame at {targets[-1]:.2f} s")
+    return picked
+
+
+def _seek(container, stream, target: float) -> bool:
+    try:
+        container.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
+        return True
+    except (av.error.FFmpegError, OverflowError, ValueError):
+        return False  # not seekable: keep decoding forward
+
+
+def _decoding(container, stream, notes):
+    """Frames of one stream; a decode error ends the stream with a note instead of a crash."""
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from packet.decode()
+            except av.error.InvalidDataError as exc:
+                notes.append(f"skipped an undecodable {stream.type} packet ({exc.strerror or exc})")
+    except av.error.FFmpegError as exc:
+        notes.append(f"{stream.type} decoding stopped early: {exc.strerror or exc}")
+
+
+def _decode_audio(path, info, sample_rate, max_duration, notes) -> np.ndarray:
+    limit = int(max_duration * sample_rate) + sample_rate if max_duration is not None else None
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    chunks, total = [], 0
+    container = open_container(path)
+    try:
+        stream = container.streams.audio[0]
+        for frame in _decoding(container, stream, notes):
+            for out in resampler.resample(frame):
+                chunk = out.to_ndarray().reshape(-1)
+                chunks.append(chunk)
+                total += chunk.size
+            if limit is not None and total > limit:
+                raise MediaTooLargeError(path, f"audio runs past the limit of {max_duration:.0f} s")
+        for out in resampler.resample(None):
+            chunks.append(out.to_ndarray().reshape(-1))
+    finally:
+        container.close()
+    samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+    decoded = samples.size / sample_rate
+    if info.duration > 1.0 and decoded < 0.9 * info.duration - 0.25:
+        notes.append(f"audio decodes to {decoded:.2f} s but the header says {info.duration:.2f} s (truncated?)")
+    if samples.size == 0:
+        notes.append("audio stream has no decodable samples")
+    return samples

@@ -1,0 +1,154 @@
+"""Media facts from the container headers, without decoding any frame."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import av
+
+from omniemo.media.errors import (
+    CorruptMediaError,
+    EmptyMediaError,
+    MediaError,
+    MediaNotFoundError,
+    NoMediaStreamsError,
+)
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a file holds. Times in seconds; ``num_frames`` is estimated when the container does not say."""
+
+    path: str
+    size_bytes: int
+    container: str
+    duration: float
+    has_video: bool
+    has_audio: bool
+    video_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    num_frames: int | None = None
+    num_frames_exact: bool = False
+    video_start: float = 0.0
+    audio_codec: str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    audio_start: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def missing_modalities(self) -> list[str]:
+        return [m for m, present in (("video", self.has_video), ("audio", self.has_audio)) if not present]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["missing_modalities"] = self.missing_modalities
+        return d
+
+
+def open_container(path: str | Path) -> av.container.InputContainer:
+    """Open a file for reading, turning every failure into a MediaError that names the file."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaNotFoundError(path, "no such file")
+    if not path.is_file():
+        raise CorruptMediaError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise EmptyMediaError(path, "file is empty (0 bytes)")
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.FFmpegError as exc:
+        raise CorruptMediaError(path, f"not a readable media file ({_ffmpeg_reason(exc)})") from exc
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CorruptMediaError(path, f"cannot open ({exc})") from exc
+
+
+def _ffmpeg_reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _stream_seconds(stream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return None
+
+
+def _start_seconds(stream) -> float:
+    if stream.start_time is not None and stream.time_base is not None:
+        return float(stream.start_time * stream.time_base)
+    return 0.0
+
+
+def _probe_container(path: Path, container) -> MediaInfo:
+    video = container.streams.video[0] if container.streams.video else None
+    audio = container.streams.audio[0] if container.streams.audio else None
+    if video is None and audio is None:
+        raise NoMediaStreamsError(path, "the file has neither a video nor an audio stream")
+
+    notes: list[str] = []
+    durations = [d for d in (_stream_seconds(s) for s in (video, audio) if s is not None) if d]
+    if container.duration is not None and container.duration > 0:
+        duration = container.duration / av.time_base
+    elif durations:
+        duration = max(durations)
+    else:
+        duration = 0.0
+        notes.append("container states no duration")
+
+    info: dict = {}
+    if video is not None:
+        rate = video.average_rate or video.guessed_rate or video.base_rate
+        fps = float(rate) if rate else None
+        v_dur = _stream_seconds(video) or duration
+        if video.frames and video.frames > 0:
+            num_frames, exact = int(video.frames), True
+        elif fps:
+            num_frames, exact = max(1, round(v_dur * fps)), False
+        else:
+            num_frames, exact = None, False
+        ctx = video.codec_context
+        info.update(
+            video_codec=ctx.name if ctx else None,
+            width=ctx.width if ctx else None,
+            height=ctx.height if ctx else None,
+            fps=fps,
+            num_frames=num_frames,
+            num_frames_exact=exact,
+            video_start=_start_seconds(video),
+        )
+    if audio is not None:
+        ctx = audio.codec_context
+        info.update(
+            audio_codec=ctx.name if ctx else None,
+            sample_rate=ctx.sample_rate if ctx else None,
+            channels=ctx.channels if ctx else None,
+            audio_start=_start_seconds(audio),
+        )
+    return MediaInfo(
+        path=str(path),
+        size_bytes=os.path.getsize(path),
+        container=container.format.name,
+        duration=float(duration),
+        has_video=video is not None,
+        has_audio=audio is not None,
+        notes=notes,
+        **info,
+    )
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Read a file's media facts. Raises a MediaError subclass naming the file and the cause."""
+    path = Path(path)
+    container = open_container(path)
+    try:
+        return _probe_container(path, container)
+    except MediaError:
+        raise
+    except av.error.FFmpegError as exc:
+        raise CorruptMediaError(path, f"unreadable stream headers ({_ffmpeg_reason(exc)})") from exc
+    finally:
+        container.close()

@@ -1,0 +1,139 @@
+"""Synthetic clips for tests, benchmarks and the demo: nothing from a dataset, every byte made here.
+
+Each video frame carries its own index as a row of black/white squares (``read_frame_index`` reads it
+back), so tests can check exactly which frames a sampler returned, through lossy codecs.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+# extension -> (container format, video codec, audio codec)
+_FORMATS = {
+    ".mp4": ("mp4", "libx264", "aac"),
+    ".mov": ("mov", "libx264", "aac"),
+    ".mkv": ("matroska", "libx264", "flac"),
+    ".webm": ("webm", "libvpx", "libopus"),
+    ".avi": ("avi", "mjpeg", "libmp3lame"),
+    ".flv": ("flv", "flv", "libmp3lame"),
+    ".wav": ("wav", None, "pcm_s16le"),
+    ".mp3": ("mp3", None, "libmp3lame"),
+    ".flac": ("flac", None, "flac"),
+    ".ogg": ("ogg", None, "libopus"),
+    ".m4a": ("mp4", None, "aac"),
+}
+INDEX_BITS = 12
+# Rates a container/codec insists on (FLV's mp3 takes 44.1/22.05/11.025 kHz only; Opus 48 kHz).
+_AUDIO_RATES = {"libopus": 48_000, "flv": 22_050}
+
+
+def _index_pattern(frame: np.ndarray, index: int) -> None:
+    h, w = frame.shape[:2]
+    cell = max(4, min(w // INDEX_BITS, h // 4))
+    for bit in range(INDEX_BITS):
+        value = 255 if (index >> bit) & 1 else 0
+        frame[:cell, bit * cell:(bit + 1) * cell] = value
+
+
+def read_frame_index(frame: np.ndarray) -> int:
+    """The index a synthetic frame was drawn with."""
+    h, w = frame.shape[:2]
+    cell = max(4, min(w // INDEX_BITS, h // 4))
+    index = 0
+    for bit in range(INDEX_BITS):
+        patch = frame[cell // 4:cell - cell // 4, bit * cell + cell // 4:(bit + 1) * cell - cell // 4]
+        if patch.mean() > 127:
+            index |= 1 << bit
+    return index
+
+
+def _frame(index: int, width: int, height: int, fps: float) -> np.ndarray:
+    t = index / fps
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[...] = (40, 90 + int(60 * np.sin(t)) , 140)
+    # A moving disc, so the picture changes like a real scene and encoders do real work.
+    yy, xx = np.ogrid[:height, :width]
+    cx = width * (0.5 + 0.3 * np.sin(2 * np.pi * t / 5))
+    cy = height * 0.6
+    disc = (xx - cx) ** 2 + (yy - cy) ** 2 < (min(width, height) * 0.15) ** 2
+    frame[disc] = (230, 200, 60)
+    _index_pattern(frame, index)
+    return frame
+
+
+def _tone(start: int, count: int, rate: int, silent: bool) -> np.ndarray:
+    if silent:
+        return np.zeros(count, np.float32)
+    t = (start + np.arange(count)) / rate
+    # A voiced-like harmonic tone with a slow pitch glide and syllable-rate loudness changes.
+    f0 = 180 + 40 * np.sin(2 * np.pi * 0.3 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    wave = sum(np.sin(k * phase) / k for k in range(1, 5))
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t) ** 2
+    return (0.2 * envelope * wave).astype(np.float32)
+
+
+def write_clip(
+    path: str | Path,
+    duration: float = 2.0,
+    *,
+    fps: float = 25.0,
+    size: tuple[int, int] = (320, 240),
+    video: bool = True,
+    audio: bool = True,
+    silent: bool = False,
+    sample_rate: int = 16_000,
+    gop_seconds: float = 2.0,
+) -> Path:
+    """Write a synthetic clip; the container and codecs follow the extension (.mp4, .webm, .wav, ...).
+
+    Streams are written frame by frame, so long high-resolution clips need little memory.
+    """
+    path = Path(path)
+    fmt, vcodec, acodec = _FORMATS[path.suffix.lower()]
+    video = video and vcodec is not None
+    if not video and not audio:
+        raise ValueError("a clip needs video, audio or both")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    width, height = size
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), mode="w", format=fmt) as container:
+        vstream = astream = None
+        if video:
+            vstream = container.add_stream(vcodec, rate=rate)
+            vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
+            vstream.gop_size = max(1, round(fps * gop_seconds))
+            if vcodec == "libx264":
+                vstream.options = {"preset": "ultrafast", "crf": "20"}
+            elif vcodec == "mjpeg":
+                vstream.pix_fmt = "yuvj420p"
+        if audio:
+            arate = _AUDIO_RATES.get(fmt, _AUDIO_RATES.get(acodec, sample_rate))
+            astream = container.add_stream(acodec, rate=arate)
+            astream.layout = "mono"
+        n_frames = max(1, round(duration * fps)) if video else 0
+        chunk = int(round(arate / fps)) if audio and video else (arate // 10 if audio else 0)
+        total_samples = int(round(duration * arate)) if audio else 0
+        written = 0
+        steps = max(n_frames, -(-total_samples // chunk) if chunk else 0)
+        for i in range(steps):
+            if vstream is not None and i < n_frames:
+                frame = av.VideoFrame.from_ndarray(_frame(i, width, height, fps), format="rgb24")
+                frame.pts = i
+                container.mux(vstream.encode(frame))
+            if astream is not None and written < total_samples:
+                count = min(chunk, total_samples - written)
+                samples = _tone(written, count, arate, silent)
+                aframe = av.AudioFrame.from_ndarray(samples[None, :], format="flt", layout="mono")
+                aframe.sample_rate = arate
+                aframe.pts = written
+                container.mux(astream.encode(aframe))
+                written += count
+        for stream in (vstream, astream):
+            if stream is not None:
+                container.mux(stream.encode(None))
+    return path
