@@ -168,31 +168,33 @@ def _decode_video(path, container, info, strategy, max_side, max_frame_bytes, no
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     tol = 0.5 / info.fps if info.fps else 1e-3
-    picked = _frames_at(path, container, stream, plan.times, tol, notes)
-    if not picked:
+    # One preallocated array: no list of frames to stack (which would double the peak).
+    frames = np.zeros((len(plan.times) + plan.pad_black, out_h, out_w, 3), np.uint8)
+    times = np.full(len(frames), np.nan)
+    count = _frames_at(container, stream, plan.times, tol, notes, frames, times)
+    if count == 0:
         raise CorruptMediaError(path, "the video stream has no decodable frame")
-
-    arrays, cache = [], {}
-    for frame in picked:
-        key = id(frame)
-        if key not in cache:
-            cache[key] = frame.to_ndarray(width=out_w, height=out_h, format="rgb24")
-        arrays.append(cache[key])
-    times = [float(f.time) if f.time is not None else np.nan for f in picked]
+    if count < len(plan.times):  # frames the stream did not have; keep only what was decoded
+        frames = np.concatenate([frames[:count], frames[len(plan.times):]])
+        times = np.concatenate([times[:count], times[len(plan.times):]])
     if plan.pad_black:
-        arrays += [np.zeros((out_h, out_w, 3), np.uint8)] * plan.pad_black
-        times += [np.nan] * plan.pad_black
-        notes.append(f"clip has {len(picked)} frames: padded with {plan.pad_black} black frames")
-    return np.stack(arrays), np.asarray(times, dtype=np.float64)
+        notes.append(f"clip has {count} frames: padded with {plan.pad_black} black frames")
+    return frames, times
 
 
-def _frames_at(path, container, stream, targets, tol, notes) -> list:
-    """For each target time, the last frame shown at or before it (the first frame if none is)."""
-    picked = []
+def _frames_at(container, stream, targets, tol, notes, out, out_times) -> int:
+    """Fill ``out`` with, for each target time, the last frame shown at or before it (else the next one).
+
+    Frames are converted into ``out`` as soon as they are chosen, so no decoded frame is held longer than
+    needed. Returns how many targets got a frame.
+    """
+    height, width = out.shape[1:3]
     frames = _decoding(container, stream, notes)
     prev = pending = None  # the last frame at/before the target, the first frame after it
+    last_chosen = None
     position = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     ended = False
+    count = 0
     for target in targets:
         if not ended and target - position > SEEK_GAP and _seek(container, stream, target):
             frames = _decoding(container, stream, notes)
@@ -210,11 +212,18 @@ def _frames_at(path, container, stream, targets, tol, notes) -> list:
                 continue
             break
         chosen = prev if prev is not None else pending
-        if chosen is not None:
-            picked.append(chosen)
-    if ended and picked and len(targets) and targets[-1] - position > 1.0:
+        if chosen is None:
+            continue
+        if chosen is last_chosen:
+            out[count] = out[count - 1]
+        else:
+            out[count] = chosen.to_ndarray(width=width, height=height, format="rgb24")
+            last_chosen = chosen
+        out_times[count] = float(chosen.time) if chosen.time is not None else np.nan
+        count += 1
+    if ended and count and len(targets) and targets[-1] - position > 1.0:
         notes.append(f"video ends at {position:.2f} s, before the last planned frame at {targets[-1]:.2f} s")
-    return picked
+    return count
 
 
 def _seek(container, stream, target: float) -> bool:

@@ -54,13 +54,16 @@ def read_frame_index(frame: np.ndarray) -> int:
 def _frame(index: int, width: int, height: int, fps: float) -> np.ndarray:
     t = index / fps
     frame = np.empty((height, width, 3), np.uint8)
-    frame[...] = (40, 90 + int(60 * np.sin(t)) , 140)
+    frame[...] = (40, 90 + int(60 * np.sin(t)), 140)
     # A moving disc, so the picture changes like a real scene and encoders do real work.
-    yy, xx = np.ogrid[:height, :width]
-    cx = width * (0.5 + 0.3 * np.sin(2 * np.pi * t / 5))
-    cy = height * 0.6
-    disc = (xx - cx) ** 2 + (yy - cy) ** 2 < (min(width, height) * 0.15) ** 2
-    frame[disc] = (230, 200, 60)
+    radius = max(2, int(min(width, height) * 0.15))
+    cx = int(width * (0.5 + 0.3 * np.sin(2 * np.pi * t / 5)))
+    cy = int(height * 0.6)
+    y0, y1 = max(0, cy - radius), min(height, cy + radius)
+    x0, x1 = max(0, cx - radius), min(width, cx + radius)
+    yy, xx = np.ogrid[y0:y1, x0:x1]
+    disc = (xx - cx) ** 2 + (yy - cy) ** 2 < radius**2
+    frame[y0:y1, x0:x1][disc] = (230, 200, 60)
     _index_pattern(frame, index)
     return frame
 
