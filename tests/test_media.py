@@ -232,3 +232,13 @@ def test_probe_reports_streams(clips):
     assert info.has_video and info.has_audio and info.num_frames == 50 and info.num_frames_exact
     assert (info.width, info.height) == (160, 120) and info.fps == 25
     assert probe(clips[".wav"]).missing_modalities == ["video"]
+
+
+def test_iter_frames_streams_the_planned_frames(tmp_path):
+    from omniemo.media import iter_frames
+
+    path = write_clip(tmp_path / "stream.mp4", 30.0, fps=10, size=(96, 64), audio=False)
+    got = [(t, read_frame_index(f)) for t, f in iter_frames(path, "fps:1", max_side=None)]
+    assert [i for _, i in got] == list(range(0, 300, 10))
+    assert [round(t, 3) for t, _ in got] == [float(i) for i in range(30)]
+    assert list(iter_frames(write_clip(tmp_path / "a.wav", 1.0))) == []

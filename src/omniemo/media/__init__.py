@@ -1,6 +1,6 @@
 """Decoding: media files in, plain arrays out. Depends on nothing else in omniemo."""
 
-from omniemo.media.decode import SAMPLE_RATE, Clip, load_clip
+from omniemo.media.decode import SAMPLE_RATE, Clip, iter_frames, load_clip
 from omniemo.media.errors import (
     CorruptMediaError,
     EmptyMediaError,
@@ -26,6 +26,7 @@ __all__ = [
     "MediaTooLargeError",
     "NoMediaStreamsError",
     "Uniform",
+    "iter_frames",
     "load_clip",
     "parse_sampling",
     "probe",

@@ -171,7 +171,9 @@ def _decode_video(path, container, info, strategy, max_side, max_frame_bytes, no
     # One preallocated array: no list of frames to stack (which would double the peak).
     frames = np.zeros((len(plan.times) + plan.pad_black, out_h, out_w, 3), np.uint8)
     times = np.full(len(frames), np.nan)
-    count = _frames_at(container, stream, plan.times, tol, notes, frames, times)
+    count = 0
+    for count, (time, array) in enumerate(_frames_at(container, stream, plan.times, tol, notes, out_w, out_h), 1):
+        frames[count - 1], times[count - 1] = array, time
     if count == 0:
         raise CorruptMediaError(path, "the video stream has no decodable frame")
     if count < len(plan.times):  # frames the stream did not have; keep only what was decoded
@@ -182,19 +184,17 @@ def _decode_video(path, container, info, strategy, max_side, max_frame_bytes, no
     return frames, times
 
 
-def _frames_at(container, stream, targets, tol, notes, out, out_times) -> int:
-    """Fill ``out`` with, for each target time, the last frame shown at or before it (else the next one).
+def _frames_at(container, stream, targets, tol, notes, width, height):
+    """Yield (time, RGB array) for each target time: the last frame shown at or before it (else the next).
 
-    Frames are converted into ``out`` as soon as they are chosen, so no decoded frame is held longer than
-    needed. Returns how many targets got a frame.
+    Frames are converted as soon as they are chosen, so no decoded frame is held longer than needed.
+    A target past the end of the stream yields nothing.
     """
-    height, width = out.shape[1:3]
     frames = _decoding(container, stream, notes)
     prev = pending = None  # the last frame at/before the target, the first frame after it
-    last_chosen = None
+    last_chosen = array = None
     position = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     ended = False
-    count = 0
     for target in targets:
         if not ended and target - position > SEEK_GAP and _seek(container, stream, target):
             frames = _decoding(container, stream, notes)
@@ -214,16 +214,46 @@ def _frames_at(container, stream, targets, tol, notes, out, out_times) -> int:
         chosen = prev if prev is not None else pending
         if chosen is None:
             continue
-        if chosen is last_chosen:
-            out[count] = out[count - 1]
-        else:
-            out[count] = chosen.to_ndarray(width=width, height=height, format="rgb24")
+        if chosen is not last_chosen:
+            array = chosen.to_ndarray(width=width, height=height, format="rgb24")
             last_chosen = chosen
-        out_times[count] = float(chosen.time) if chosen.time is not None else np.nan
-        count += 1
-    if ended and count and len(targets) and targets[-1] - position > 1.0:
+        yield (float(chosen.time) if chosen.time is not None else np.nan), array
+    if ended and len(targets) and targets[-1] - position > 1.0:
         notes.append(f"video ends at {position:.2f} s, before the last planned frame at {targets[-1]:.2f} s")
-    return count
+
+
+def iter_frames(
+    path: str | Path,
+    sampling: str | FrameSampling = "fps:5",
+    *,
+    max_side: int | None = 640,
+    max_duration: float | None = DEFAULT_MAX_DURATION,
+    notes: list[str] | None = None,
+):
+    """Stream (time in s, RGB uint8 array) pairs of the planned frames, holding one frame at a time.
+
+    For long files: memory does not grow with the clip. No black padding (that is a model-input concern).
+    Raises a MediaError for an unusable file; yields nothing for a file without video.
+    """
+    path = Path(path)
+    notes = notes if notes is not None else []
+    container = open_container(path)
+    try:
+        info = _probe_container(path, container)
+        if max_duration is not None and info.duration > max_duration:
+            raise MediaTooLargeError(path, f"duration {info.duration:.0f} s exceeds the limit of {max_duration:.0f} s")
+        if not info.has_video:
+            return
+        plan = parse_sampling(sampling).plan(info)
+        out_w, out_h = _output_size(info, max_side)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tol = 0.5 / info.fps if info.fps else 1e-3
+        yield from _frames_at(container, stream, plan.times, tol, notes, out_w, out_h)
+    except av.error.FFmpegError as exc:
+        raise CorruptMediaError(path, f"unreadable video ({exc})") from exc
+    finally:
+        container.close()
 
 
 def _seek(container, stream, target: float) -> bool:
