@@ -128,6 +128,82 @@ def score_command(predictions: Path, labels: str, protocol: str, bootstrap: int,
                    f"strict (reference) accuracy {100 * extra['strict_accuracy']:.2f} %")
 
 
+def _format_cue(cue) -> str:
+    value = cue.value
+    if isinstance(value, float):
+        value = f"{value:.3g}"
+    elif isinstance(value, list):
+        value = ", ".join(map(str, value))
+    spans = ", ".join(f"{a:.2f}-{b:.2f}s" for a, b in cue.spans[:4]) + (" ..." if len(cue.spans) > 4 else "")
+    return f"  {cue.name:<24} {value} {cue.unit}" + (f"  [{spans}]" if spans else "")
+
+
+@main.command("cues")
+@click.argument("clip", type=click.Path(path_type=Path))
+@click.option("--fps", type=float, default=5.0, show_default=True, help="Frames per second analysed for face and body.")
+@click.option("--modalities", default="video,audio,text", show_default=True,
+              help="Comma list: video, audio, text, or face, body, pulse, appearance, voice, words.")
+@click.option("--json", "as_json", is_flag=True, help="Print the evidence record as JSON (schema omniemo.evidence/1).")
+@click.option("--out", type=click.Path(path_type=Path), help="Also write the JSON record to this file.")
+def cues_command(clip: Path, fps: float, modalities: str, as_json: bool, out: Path | None) -> None:
+    """Measure timestamped cues of a clip: face, body, pulse, appearance, voice and words.
+
+    Every cue has a value, a unit, the time spans where it holds and the model that measured it; a missing
+    modality says why (e.g. no face, no audio track, no speech). Runs offline on the CPU.
+    """
+    from omniemo.perception import extract_cues, parse_modalities
+    from omniemo.perception.models import ModelUnavailableError
+
+    try:
+        wanted = parse_modalities(modalities)
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        with _progress(clip) as update:
+            evidence = extract_cues(clip, fps=fps, modalities=wanted, progress=update)
+    except MediaError as exc:
+        _fail(str(exc))
+    except ModelUnavailableError as exc:
+        _fail(f"{clip}: {exc}")
+    record = evidence.to_json(indent=2)
+    if out is not None:
+        out.write_text(record + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(record)
+        return
+    click.echo(f"{clip}: {evidence.clip['duration']:.2f} s")
+    for name, report in evidence.modalities.items():
+        if report.status != "present":
+            click.echo(f"{name}: {report.status}" + (f" ({report.reason})" if report.reason else ""))
+            continue
+        click.echo(f"{name}: present  [{report.model}]")
+        for cue in evidence.cues_of(name):
+            click.echo(_format_cue(cue))
+
+
+class _progress:
+    """A progress bar on stderr for clips longer than a minute; silent otherwise."""
+
+    def __init__(self, clip: Path):
+        self.clip, self.bar = clip, None
+
+    def __enter__(self):
+        def update(done: float, total: float) -> None:
+            if total < 60:
+                return
+            if self.bar is None:
+                self.bar = click.progressbar(length=int(total), label=f"{self.clip.name}", file=sys.stderr)
+                self.bar.__enter__()
+            self.bar.update(int(done) - self.bar.pos)
+
+        return update
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
 @main.command("synth")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--duration", type=float, default=4.0, show_default=True, help="Seconds.")

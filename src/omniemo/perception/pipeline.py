@@ -1,0 +1,368 @@
+"""`extract_cues`: one pass over a clip's frames and audio, every modality's measurements, one Evidence record.
+
+Frames are streamed (one held at a time, plus a few key frames), so memory does not grow with the clip.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from omniemo.media import FixedRate, iter_frames, load_clip, probe
+from omniemo.perception import appearance, body, pulse, voice, words
+from omniemo.perception.evidence import (
+    ABSENT,
+    MODALITIES,
+    NOT_MEASURABLE,
+    PRESENT,
+    SKIPPED,
+    Cue,
+    Evidence,
+    ModalityReport,
+)
+from omniemo.perception.face import FaceAnalyzer, face_report
+from omniemo.perception.spans import active_spans
+
+VIDEO_MODALITIES = ("face", "body", "pulse", "appearance")
+AUDIO_MODALITIES = ("voice", "words")
+DEFAULT_FPS = 5.0
+BODY_FPS = 2.5
+PULSE_FPS = 15.0
+PULSE_MAX_SECONDS = 30.0
+KEYFRAMES = 5
+MAX_SIDE = 640
+
+
+def parse_modalities(spec: str | None) -> tuple[str, ...]:
+    """'video,audio,text' groups or modality names -> modality names."""
+    if not spec:
+        return MODALITIES
+    groups = {"video": VIDEO_MODALITIES, "audio": ("voice",), "text": ("words",), "all": MODALITIES}
+    out: list[str] = []
+    for item in (s.strip().lower() for s in spec.split(",") if s.strip()):
+        names = groups.get(item, (item,) if item in MODALITIES else None)
+        if names is None:
+            raise ValueError(f"unknown modality {item!r}: use video, audio, text or {', '.join(MODALITIES)}")
+        out += [n for n in names if n not in out]
+    return tuple(out)
+
+
+def extract_cues(
+    path: str | Path,
+    *,
+    fps: float = DEFAULT_FPS,
+    modalities: str | tuple[str, ...] | None = None,
+    progress: Callable[[float, float], None] | None = None,
+    keep_keyframes: bool = False,
+) -> Evidence:
+    """Measure every requested modality of ``path``. Raises a MediaError if the file cannot be read at all."""
+    wanted = parse_modalities(modalities) if not isinstance(modalities, tuple) else modalities
+    info = probe(path)
+    evidence = Evidence(clip=info.to_dict(), settings={"fps": fps, "body_fps": min(fps, BODY_FPS),
+                                                         "modalities": list(wanted), "max_side": MAX_SIDE})
+    for name in MODALITIES:
+        if name not in wanted:
+            evidence.modalities[name] = ModalityReport(SKIPPED, reason="not requested")
+    video_wanted = [m for m in VIDEO_MODALITIES if m in wanted]
+    if video_wanted:
+        if info.has_video:
+            _video(path, info, fps, video_wanted, evidence, progress, keep_keyframes)
+        else:
+            for m in video_wanted:
+                evidence.modalities[m] = ModalityReport(ABSENT, reason="the file has no video stream")
+    audio_wanted = [m for m in AUDIO_MODALITIES if m in wanted]
+    if audio_wanted:
+        _audio(path, info, audio_wanted, evidence)
+    return evidence
+
+
+def _video(path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes):
+    start = time.perf_counter()
+    period = 1.0 / fps
+    body_every = max(1, round(fps / BODY_FPS))
+    faces = FaceAnalyzer() if {"face", "pulse", "appearance"} & set(wanted) else None
+    poser = body.PoseAnalyzer() if "body" in wanted else None
+    n_planned = max(1, int(np.ceil(info.duration * fps)))
+    key_indices = set(np.linspace(0, n_planned - 1, min(KEYFRAMES, n_planned)).round().astype(int).tolist())
+    times, per_frame, keyframes = [], [], {}
+    pose_times, pose_landmarks, energy = [], [], []
+    prev_grey = None
+    notes: list[str] = []
+    face_seconds = pose_seconds = 0.0
+    try:
+        import cv2
+
+        for index, (t, frame) in enumerate(iter_frames(path, FixedRate(fps), max_side=MAX_SIDE, notes=notes)):
+            times.append(t)
+            if faces is not None:
+                t0 = time.perf_counter()
+                per_frame.append(faces(frame))
+                face_seconds += time.perf_counter() - t0
+            if index in key_indices:
+                keyframes[index] = frame
+            small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (160, max(2, 160 * frame.shape[0] // frame.shape[1])))
+            energy.append(body.motion_energy(prev_grey, small))
+            prev_grey = small
+            if poser is not None and index % body_every == 0:
+                t0 = time.perf_counter()
+                pose_times.append(t)
+                pose_landmarks.append(poser(frame))
+                pose_seconds += time.perf_counter() - t0
+            if progress is not None:
+                progress(t, info.duration)
+        frame_shape = next(iter(keyframes.values())).shape if keyframes else (info.height or 0, info.width or 0)
+    finally:
+        for model in (faces, poser):
+            if model is not None:
+                model.close()
+    times = np.asarray(times)
+    evidence.timings["decode+face"] = round(time.perf_counter() - start - pose_seconds, 3)
+    evidence.timings["face_models"] = round(face_seconds, 3)
+    main = None
+    if "face" in wanted or "pulse" in wanted or "appearance" in wanted:
+        report, cues, main = face_report(times, per_frame, (frame_shape[1], frame_shape[0]), period)
+        if "face" in wanted:
+            evidence.modalities["face"] = report
+            evidence.cues += cues
+    if "body" in wanted:
+        t0 = time.perf_counter()
+        evidence.modalities["body"], cues = _body_report(np.asarray(pose_times), pose_landmarks, times, energy, fps)
+        evidence.cues += cues
+        evidence.timings["body"] = round(pose_seconds + time.perf_counter() - t0, 3)
+    if "appearance" in wanted:
+        t0 = time.perf_counter()
+        evidence.modalities["appearance"], cues = _appearance_report(keyframes, times, per_frame, main)
+        evidence.cues += cues
+        evidence.timings["appearance"] = round(time.perf_counter() - t0, 3)
+    if "pulse" in wanted:
+        t0 = time.perf_counter()
+        evidence.modalities["pulse"], cues = _pulse_report(path, times, main)
+        evidence.cues += cues
+        evidence.timings["pulse"] = round(time.perf_counter() - t0, 3)
+    if notes:
+        evidence.clip.setdefault("notes", []).extend(notes)
+    if keep_keyframes:  # for reports: frames stay in memory, never in the JSON
+        evidence.keyframes = [(float(times[i]), keyframes[i], _main_box(main, i)) for i in sorted(keyframes) if i < len(times)]
+
+
+def _main_box(main, index):
+    if main is None or index not in main.frames:
+        return None
+    return main.observations[main.frames.index(index)].box.tolist()
+
+
+def _body_report(pose_times, landmarks, times, energy, fps):
+    found = [lm is not None for lm in landmarks]
+    if not landmarks or np.mean(found) < 0.3:
+        return ModalityReport(ABSENT, reason=f"no body pose found in {sum(found)} of {len(landmarks)} frames",
+                              model=body.BODY_MODEL), []
+    period = 1.0 / min(fps, BODY_FPS)
+    feats = [body.frame_features(lm) if lm is not None else None for lm in landmarks]
+    col = lambda key: np.array([f[key] if f else np.nan for f in feats])  # noqa: E731
+    hand_speed = np.fmax(body.speeds(pose_times, landmarks, body.L_WRIST), body.speeds(pose_times, landmarks, body.R_WRIST))
+    head_speed = body.speeds(pose_times, landmarks, body.NOSE)
+    hand_face, lean, raise_, openness = col("hand_to_face"), col("lean_deg"), col("shoulder_raise"), col("arm_openness")
+    m = body.BODY_MODEL
+
+    def mean(x):
+        return round(float(np.nanmean(x)), 3) if np.isfinite(x).any() else None
+
+    cues = [
+        Cue("body.hand_activity", "body", "hand_activity", mean(hand_speed), "shoulder widths/s",
+            active_spans(pose_times, hand_speed > body.HAND_SPEED_ACTIVE, period, 1), m,
+            detail={"active_means": "gesturing"}),
+        Cue("body.hands_near_face", "body", "hands_near_face", round(float(np.mean(hand_face < body.HAND_NEAR_FACE)), 3),
+            "share of frames", active_spans(pose_times, hand_face < body.HAND_NEAR_FACE, period, 1), m,
+            detail={"active_means": "a hand near the face"}),
+        Cue("body.head_movement", "body", "head_movement", mean(head_speed), "shoulder widths/s",
+            active_spans(pose_times, head_speed > body.HEAD_SPEED_ACTIVE, period, 1), m,
+            detail={"active_means": "head moving"}),
+        Cue("body.lean", "body", "lean", mean(lean), "degrees (positive: to the image right)",
+            active_spans(pose_times, np.abs(lean) > body.LEAN_ACTIVE_DEG, period, 2), m,
+            detail={"active_means": "leaning sideways"}),
+        Cue("body.neck_length", "body", "neck_length", mean(raise_), "shoulder widths (smaller: shoulders raised)",
+            [], m),
+        Cue("body.arm_openness", "body", "arm_openness", mean(openness), "shoulder widths between wrists", [], m),
+    ]
+    energy = np.asarray(energy, dtype=float)
+    cues.append(Cue("body.motion_energy", "body", "motion_energy", mean(energy), "mean grey change (0-255) per frame",
+                    active_spans(times, energy > max(4.0, 2 * np.nanmedian(energy) if np.isfinite(energy).any() else 4.0), 1.0 / fps, 2),
+                    "frame differencing", detail={"active_means": "much movement in the picture"}))
+    cues = [c for c in cues if c.value is not None]
+    series = {"times": pose_times.round(3).tolist(), "hand_speed": np.round(hand_speed, 3).tolist(),
+              "head_speed": np.round(head_speed, 3).tolist(), "lean_deg": np.round(lean, 2).tolist()}
+    return ModalityReport(PRESENT, model=m, summary={"frames_with_pose": int(sum(found)), "frames": len(found)},
+                          series=series), cues
+
+
+def _appearance_report(keyframes, times, per_frame, main):
+    if main is None:
+        return ModalityReport(NOT_MEASURABLE, reason="no face to anchor the clothing region",
+                              model=appearance.APPEARANCE_MODEL), []
+    seg = appearance.Segmenter()
+    try:
+        described = []
+        for index, frame in sorted(keyframes.items()):
+            box = _main_box(main, index)
+            described.append((float(times[index]), appearance.describe_frame(frame, seg(frame), np.array(box) if box else None)))
+    finally:
+        seg.close()
+    clothing: dict[str, float] = {}
+    for _, d in described:
+        for c in d.get("clothing", []):
+            clothing[c["name"]] = clothing.get(c["name"], 0.0) + c["share"] / len(described)
+    bright = [d["background_brightness"] for _, d in described if "background_brightness" in d]
+    background: dict[str, float] = {}
+    for _, d in described:
+        for c in d.get("background", []):
+            background[c["name"]] = background.get(c["name"], 0.0) + c["share"] / len(described)
+    span = [[round(described[0][0], 3), round(described[-1][0], 3)]] if described else []
+    m = appearance.APPEARANCE_MODEL
+    cues = []
+    top_clothes = [n for n, s in sorted(clothing.items(), key=lambda kv: -kv[1]) if s >= 0.15]
+    if top_clothes:
+        cues.append(Cue("appearance.clothing_colours", "appearance", "clothing_colours", top_clothes, "colour names",
+                        span, m, detail={"shares": {k: round(v, 3) for k, v in clothing.items()}}))
+    if bright:
+        level = float(np.mean(bright))
+        cues.append(Cue("appearance.background_brightness", "appearance", "background_brightness", round(level, 3),
+                        "CIELAB lightness 0-1", span, m,
+                        detail={"words": "dark" if level < 0.3 else "dim" if level < 0.5 else "bright" if level > 0.75 else "moderately lit"}))
+    top_bg = [n for n, s in sorted(background.items(), key=lambda kv: -kv[1]) if s >= 0.2]
+    if top_bg:
+        cues.append(Cue("appearance.background_colours", "appearance", "background_colours", top_bg, "colour names", span, m))
+    if not cues:
+        return ModalityReport(NOT_MEASURABLE, reason="no person or background region large enough", model=m), []
+    return ModalityReport(PRESENT, model=m, summary={"frames": [t for t, _ in described],
+                          "not_measured": "indoor/outdoor, objects, garments (no scene model offline)"}), cues
+
+
+def _pulse_report(path, times, main):
+    m = pulse.PULSE_MODEL
+    if main is None:
+        return ModalityReport(NOT_MEASURABLE, reason="no face", model=m), []
+    face_times = times[main.frames]
+    visible = float(face_times[-1] - face_times[0]) if len(face_times) > 1 else 0.0
+    if visible < pulse.MIN_SECONDS:
+        return ModalityReport(NOT_MEASURABLE, reason=f"face visible for {visible:.1f} s; the pulse needs "
+                              f"{pulse.MIN_SECONDS:.0f} s", model=m), []
+    start, end = float(face_times[0]), float(min(face_times[-1], face_times[0] + pulse.PULSE_MAX_SECONDS))
+    landmark_times = np.array([times[i] for i, o in zip(main.frames, main.observations) if o.landmarks is not None])
+    landmark_sets = [o.landmarks for o in main.observations if o.landmarks is not None]
+    if not landmark_sets:
+        return ModalityReport(NOT_MEASURABLE, reason="no face landmarks", model=m), []
+    colours, stamps = [], []
+    for t, frame in iter_frames(path, FixedRate(pulse.PULSE_FPS), max_side=MAX_SIDE):
+        if t < start or t > end:
+            continue
+        nearest = int(np.argmin(np.abs(landmark_times - t)))
+        if abs(landmark_times[nearest] - t) > 0.5:
+            continue
+        colour = pulse.mean_skin_colour(frame, pulse.skin_regions(landmark_sets[nearest]))
+        if colour is not None:
+            colours.append(colour)
+            stamps.append(t)
+    if len(colours) < pulse.MIN_SECONDS * pulse.MIN_FPS:
+        return ModalityReport(NOT_MEASURABLE, reason=f"only {len(colours)} usable face frames for the pulse", model=m), []
+    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    bpm, quality = pulse.estimate_bpm(np.array(colours), rate)
+    summary = {"bpm": round(bpm, 1), "quality": round(quality, 3), "window": [round(start, 2), round(end, 2)],
+               "frames": len(colours), "caution": "a rough optical estimate, not a medical measurement"}
+    if not np.isfinite(bpm) or quality < pulse.QUALITY_FLOOR:
+        return ModalityReport(NOT_MEASURABLE, reason=f"signal quality {quality:.2f} below {pulse.QUALITY_FLOOR}",
+                              model=m, summary=summary), []
+    cue = Cue("pulse.rate", "pulse", "rate", round(bpm, 1), "beats per minute", [[round(start, 2), round(end, 2)]],
+              m, confidence=round(quality, 3), detail={"caution": summary["caution"]})
+    return ModalityReport(PRESENT, model=m, summary=summary), [cue]
+
+
+def _audio(path, info, wanted, evidence: Evidence):
+    if not info.has_audio:
+        for m in wanted:
+            evidence.modalities[m] = ModalityReport(ABSENT, reason="the file has no audio track")
+        return
+    t0 = time.perf_counter()
+    clip = load_clip(path, sampling=None)
+    evidence.timings["audio_decode"] = round(time.perf_counter() - t0, 3)
+    if clip.audio.size < 0.2 * clip.sample_rate:
+        for m in wanted:
+            evidence.modalities[m] = ModalityReport(ABSENT, reason="the audio track is shorter than 0.2 s")
+        return
+    t0 = time.perf_counter()
+    measured = voice.analyse_voice(clip.audio, clip.sample_rate)
+    evidence.timings["voice"] = round(time.perf_counter() - t0, 3)
+    if not measured["speech_spans"]:
+        reason = f"no speech detected in {measured['duration']:.1f} s of audio"
+        for m in wanted:
+            evidence.modalities[m] = ModalityReport(ABSENT, reason=reason, model=voice.VOICE_MODEL)
+        return
+    if "voice" in wanted:
+        evidence.modalities["voice"], cues = _voice_report(measured)
+        evidence.cues += cues
+    if "words" in wanted:
+        t0 = time.perf_counter()
+        evidence.modalities["words"], cues = _words_report(clip.audio)
+        evidence.cues += cues
+        evidence.timings["words"] = round(time.perf_counter() - t0, 3)
+
+
+def _voice_report(v: dict):
+    m = voice.VOICE_MODEL
+    speech = v["speech_spans"]
+    longest = max((b - a for a, b in v["pauses"]), default=0.0)
+    cues = [
+        Cue("voice.speech", "voice", "speech", round(v["speech_seconds"], 2), "seconds of speech", speech, "Silero VAD"),
+        Cue("voice.pauses", "voice", "pauses", len(v["pauses"]), "count", v["pauses"], "Silero VAD",
+            detail={"longest_seconds": round(longest, 2)}),
+    ]
+
+    def add(key, name, unit, spans=speech, **detail):
+        value = v.get(key)
+        if value is not None and np.isfinite(value):
+            cues.append(Cue(f"voice.{name}", "voice", name, round(float(value), 3), unit, spans, "openSMILE eGeMAPSv02",
+                            detail=detail))
+
+    add("pitch_median_hz", "pitch_level", "Hz (median F0 of voiced speech)",
+        p10_hz=round(v.get("pitch_p10_hz", float("nan")), 1), p90_hz=round(v.get("pitch_p90_hz", float("nan")), 1))
+    add("pitch_range_semitones", "pitch_range", "semitones (10th-90th percentile)")
+    add("loudness_mean", "loudness", "eGeMAPS loudness (mean over speech)")
+    add("loudness_variability", "loudness_variability", "coefficient of variation")
+    add("jitter", "jitter", "relative period perturbation")
+    add("shimmer_db", "shimmer", "dB")
+    add("hnr_db", "hnr", "dB (harmonics-to-noise ratio)")
+    if v.get("syllables"):
+        cues.append(Cue("voice.speaking_rate", "voice", "speaking_rate", round(v["syllable_rate"], 2),
+                        "syllables per second of speech (loudness peaks)", speech, "openSMILE loudness peaks",
+                        detail={"syllables": v["syllables"]}))
+    if v.get("loud_spans"):
+        cues.append(Cue("voice.loud_stretches", "voice", "loud_stretches", len(v["loud_spans"]), "count",
+                        v["loud_spans"], "openSMILE eGeMAPSv02", detail={"active_means": "clearly louder than the rest of the speech"}))
+    if v.get("high_pitch_spans"):
+        cues.append(Cue("voice.pitch_peaks", "voice", "pitch_peaks", len(v["high_pitch_spans"]), "count",
+                        v["high_pitch_spans"], "openSMILE eGeMAPSv02", detail={"active_means": "the highest-pitched stretches"}))
+    summary = {k: (round(val, 4) if isinstance(val, float) else val) for k, val in v.items() if k != "series"}
+    return ModalityReport(PRESENT, model=m, summary=summary, series=v.get("series", {})), cues
+
+
+def _words_report(audio: np.ndarray):
+    transcript = words.transcribe(audio)
+    if not transcript["words"]:
+        return ModalityReport(ABSENT, reason="the speech recogniser found no words", model=words.WORDS_MODEL), []
+    tone = words.text_tone(transcript["text"], transcript["words"])
+    ws = transcript["words"]
+    span = [[ws[0]["start"], ws[-1]["end"]]]
+    confidence = float(np.mean([w["probability"] for w in ws]))
+    cues = [Cue("words.transcript", "words", "transcript", transcript["text"], "text", span, words.WHISPER_NAME,
+                confidence=round(confidence, 3), detail={"language": transcript["language"], "words": len(ws)})]
+    sentiment = tone["sentiment"]
+    trig_spans = [[t["start"], t["end"]] for t in sentiment["triggers"] if "start" in t]
+    cues.append(Cue("words.sentiment", "words", "sentiment", sentiment["compound"], "VADER compound (-1 to 1)",
+                    trig_spans or span, "VADER lexicon", detail={"triggers": sentiment["triggers"]}))
+    for emotion, hits in tone["emotion_words"].items():
+        cues.append(Cue(f"words.emotion.{emotion}", "words", f"emotion.{emotion}", len(hits), "NRC lexicon words",
+                        [[h["start"], h["end"]] for h in hits if "start" in h] or span, "NRC emotion lexicon",
+                        detail={"words": sorted({h["word"] for h in hits})}))
+    return ModalityReport(PRESENT, model=words.WORDS_MODEL, summary={**transcript, "tone": tone}), cues

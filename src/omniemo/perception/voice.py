@@ -1,0 +1,121 @@
+"""Voice cues: speech and pauses (Silero VAD, shipped inside faster-whisper), pitch, loudness, voice quality
+(openSMILE eGeMAPSv02 low-level descriptors, 10 ms hop) and speaking rate (loudness peaks = syllable nuclei).
+
+openSMILE is free for research and education only (audEERING's licence); see the README.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from omniemo.perception.spans import active_spans, merge_spans, total_seconds
+
+VOICE_MODEL = "Silero VAD (faster-whisper) + openSMILE eGeMAPSv02"
+SAMPLE_RATE = 16_000
+HOP = 0.01  # seconds between openSMILE frames
+MIN_PAUSE = 0.25  # seconds of silence between speech that counts as a pause
+SERIES_STEP = 5  # keep every 5th 10 ms frame (50 ms) in the JSON series
+
+
+def speech_spans(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[list[float]]:
+    """[start, end] seconds of speech, by the Silero VAD model that faster-whisper ships."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(threshold=0.5, min_speech_duration_ms=120, min_silence_duration_ms=int(MIN_PAUSE * 1000),
+                         speech_pad_ms=30)
+    stamps = get_speech_timestamps(audio.astype(np.float32), options, sampling_rate=sample_rate)
+    return [[round(s["start"] / sample_rate, 3), round(s["end"] / sample_rate, 3)] for s in stamps]
+
+
+@lru_cache(maxsize=1)
+def _lld_extractor():
+    import opensmile
+
+    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                           feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
+
+
+def low_level(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict[str, np.ndarray]:
+    """Per-10 ms frame: time, F0 (Hz, NaN when unvoiced), loudness, jitter, shimmer (dB), HNR (dB)."""
+    frame = _lld_extractor().process_signal(audio, sample_rate)
+    starts = frame.index.get_level_values("start").total_seconds().to_numpy()
+    semitones = frame["F0semitoneFrom27.5Hz_sma3nz"].to_numpy()
+    voiced = semitones > 0
+    f0 = np.where(voiced, 27.5 * 2 ** (semitones / 12.0), np.nan)
+    nan_unvoiced = lambda col: np.where(voiced, frame[col].to_numpy(), np.nan)  # noqa: E731
+    return {
+        "times": starts + 0.01,  # centre of the 20 ms window
+        "f0_hz": f0,
+        "loudness": frame["Loudness_sma3"].to_numpy(),
+        "jitter": nan_unvoiced("jitterLocal_sma3nz"),
+        "shimmer_db": nan_unvoiced("shimmerLocaldB_sma3nz"),
+        "hnr_db": nan_unvoiced("HNRdBACF_sma3nz"),
+    }
+
+
+def syllable_peaks(times: np.ndarray, loudness: np.ndarray, spans) -> np.ndarray:
+    """Times of loudness peaks inside speech: a common proxy for syllable nuclei."""
+    from scipy.signal import find_peaks
+
+    if len(loudness) < 5:
+        return np.zeros(0)
+    smooth = np.convolve(loudness, np.ones(5) / 5, mode="same")
+    inside = np.zeros(len(times), bool)
+    for a, b in spans:
+        inside |= (times >= a) & (times <= b)
+    peaks, _ = find_peaks(np.where(inside, smooth, 0), prominence=0.15 * max(np.percentile(smooth, 95), 1e-6),
+                          distance=int(0.1 / HOP))
+    return times[peaks]
+
+
+def _nanstat(fn, x):
+    x = x[np.isfinite(x)]
+    return float(fn(x)) if x.size else float("nan")
+
+
+def analyse_voice(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
+    """All voice measurements of a clip as plain data (spans in seconds)."""
+    duration = audio.size / sample_rate
+    spans = speech_spans(audio, sample_rate)
+    result: dict = {"duration": duration, "speech_spans": spans, "speech_seconds": total_seconds(spans)}
+    pauses = [[a[1], b[0]] for a, b in zip(spans, spans[1:]) if b[0] - a[1] >= MIN_PAUSE]
+    result["pauses"] = pauses
+    if not spans:
+        return result
+    lld = low_level(audio, sample_rate)
+    t = lld["times"]
+    in_speech = np.zeros(len(t), bool)
+    for a, b in spans:
+        in_speech |= (t >= a) & (t <= b)
+    f0 = np.where(in_speech, lld["f0_hz"], np.nan)
+    loud = lld["loudness"]
+    voiced = np.isfinite(f0)
+    semitones = 12 * np.log2(f0[voiced] / 27.5) if voiced.any() else np.zeros(0)
+    peaks = syllable_peaks(t, loud, spans)
+    speech_loud = loud[in_speech]
+    result.update(
+        voiced_seconds=float(voiced.sum() * HOP),
+        pitch_median_hz=_nanstat(np.median, f0),
+        pitch_p10_hz=_nanstat(lambda x: np.percentile(x, 10), f0),
+        pitch_p90_hz=_nanstat(lambda x: np.percentile(x, 90), f0),
+        pitch_range_semitones=float(np.percentile(semitones, 90) - np.percentile(semitones, 10)) if semitones.size > 5 else float("nan"),
+        loudness_mean=float(speech_loud.mean()) if speech_loud.size else float("nan"),
+        loudness_variability=float(speech_loud.std() / max(speech_loud.mean(), 1e-6)) if speech_loud.size else float("nan"),
+        syllables=int(len(peaks)),
+        syllable_rate=float(len(peaks) / max(result["speech_seconds"], 1e-6)),
+        jitter=_nanstat(np.mean, lld["jitter"][in_speech]),
+        shimmer_db=_nanstat(np.mean, lld["shimmer_db"][in_speech]),
+        hnr_db=_nanstat(np.mean, lld["hnr_db"][in_speech]),
+    )
+    # loud stretches: speech clearly louder than this clip's median speech loudness
+    if speech_loud.size:
+        loud_mask = in_speech & (loud > 1.5 * np.median(speech_loud))
+        result["loud_spans"] = merge_spans(active_spans(t, loud_mask, HOP, min_frames=15), gap=0.1)
+    high_mask = np.isfinite(f0) & (f0 > result["pitch_p90_hz"] * 0.98) if voiced.any() else np.zeros(len(t), bool)
+    result["high_pitch_spans"] = merge_spans(active_spans(t, high_mask, HOP, min_frames=8), gap=0.15)
+    step = slice(None, None, SERIES_STEP)
+    result["series"] = {"times": t[step].round(3).tolist(), "pitch_hz": f0[step].round(1).tolist(),
+                        "loudness": loud[step].round(3).tolist()}
+    return result
