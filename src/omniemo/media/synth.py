@@ -140,3 +140,39 @@ def write_clip(
             if stream is not None:
                 container.mux(stream.encode(None))
     return path
+
+
+def write_frames(path: str | Path, frames, fps: float, *, audio: np.ndarray | None = None,
+                 sample_rate: int = 16_000, crf: int = 18) -> Path:
+    """Encode given RGB frames (an iterable of equal-size arrays) to H.264 MP4, with optional mono audio."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = iter(frames)
+    first = next(frames)
+    height, width = first.shape[:2]
+    with av.open(str(path), mode="w", format="mp4") as container:
+        vstream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        vstream.width, vstream.height, vstream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
+        vstream.options = {"preset": "ultrafast", "crf": str(crf)}
+        index = 0
+        for frame in _chain(first, frames):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[: vstream.height, : vstream.width]), format="rgb24")
+            vf.pts = index
+            container.mux(vstream.encode(vf))
+            index += 1
+        container.mux(vstream.encode(None))
+        if audio is not None:
+            astream = container.add_stream("aac", rate=sample_rate)
+            astream.layout = "mono"
+            for start in range(0, len(audio), sample_rate // 10):
+                chunk = np.asarray(audio[start:start + sample_rate // 10], np.float32)
+                aframe = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
+                aframe.sample_rate, aframe.pts = sample_rate, start
+                container.mux(astream.encode(aframe))
+            container.mux(astream.encode(None))
+    return path
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest

@@ -30,8 +30,6 @@ VIDEO_MODALITIES = ("face", "body", "pulse", "appearance")
 AUDIO_MODALITIES = ("voice", "words")
 DEFAULT_FPS = 5.0
 BODY_FPS = 2.5
-PULSE_FPS = 15.0
-PULSE_MAX_SECONDS = 30.0
 KEYFRAMES = 5
 MAX_SIDE = 640
 
@@ -249,13 +247,13 @@ def _pulse_report(path, times, main):
     if visible < pulse.MIN_SECONDS:
         return ModalityReport(NOT_MEASURABLE, reason=f"face visible for {visible:.1f} s; the pulse needs "
                               f"{pulse.MIN_SECONDS:.0f} s", model=m), []
-    start, end = float(face_times[0]), float(min(face_times[-1], face_times[0] + pulse.PULSE_MAX_SECONDS))
+    start, end = float(face_times[0]), float(min(face_times[-1], face_times[0] + pulse.MAX_SECONDS))
     landmark_times = np.array([times[i] for i, o in zip(main.frames, main.observations) if o.landmarks is not None])
     landmark_sets = [o.landmarks for o in main.observations if o.landmarks is not None]
     if not landmark_sets:
         return ModalityReport(NOT_MEASURABLE, reason="no face landmarks", model=m), []
     colours, stamps = [], []
-    for t, frame in iter_frames(path, FixedRate(pulse.PULSE_FPS), max_side=MAX_SIDE):
+    for t, frame in iter_frames(path, FixedRate(pulse.FPS), max_side=MAX_SIDE):
         if t < start or t > end:
             continue
         nearest = int(np.argmin(np.abs(landmark_times - t)))

@@ -14,6 +14,8 @@ import numpy as np
 PULSE_MODEL = "POS rPPG (Wang et al. 2017) on forehead and cheek skin"
 MIN_SECONDS = 8.0
 MIN_FPS = 10.0
+FPS = 15.0  # frames per second read for the pulse
+MAX_SECONDS = 30.0  # the pulse window: the first 30 s of the main face
 BPM_RANGE = (42.0, 180.0)
 QUALITY_FLOOR = 0.25
 

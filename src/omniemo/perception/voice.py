@@ -1,5 +1,6 @@
-"""Voice cues: speech and pauses (Silero VAD, shipped inside faster-whisper), pitch, loudness, voice quality
-(openSMILE eGeMAPSv02 low-level descriptors, 10 ms hop) and speaking rate (loudness peaks = syllable nuclei).
+"""Voice cues: speech and pauses (Silero VAD, shipped inside faster-whisper), pitch (YIN), loudness and voice
+quality (openSMILE eGeMAPSv02 low-level descriptors, 10 ms hop) and speaking rate (loudness peaks = syllable
+nuclei).
 
 openSMILE is free for research and education only (audEERING's licence); see the README.
 """
@@ -10,9 +11,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from omniemo.perception.pitch import yin
 from omniemo.perception.spans import active_spans, merge_spans, total_seconds
 
-VOICE_MODEL = "Silero VAD (faster-whisper) + openSMILE eGeMAPSv02"
+VOICE_MODEL = "Silero VAD (faster-whisper) + YIN pitch + openSMILE eGeMAPSv02"
+MIN_VOICED_SECONDS = 0.1  # less voiced speech than this: no pitch figures
 SAMPLE_RATE = 16_000
 HOP = 0.01  # seconds between openSMILE frames
 MIN_PAUSE = 0.25  # seconds of silence between speech that counts as a pause
@@ -38,7 +41,7 @@ def _lld_extractor():
 
 
 def low_level(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict[str, np.ndarray]:
-    """Per-10 ms frame: time, F0 (Hz, NaN when unvoiced), loudness, jitter, shimmer (dB), HNR (dB)."""
+    """Per-10 ms frame: time, eGeMAPS F0 (Hz, NaN when unvoiced), loudness, jitter, shimmer (dB), HNR (dB)."""
     frame = _lld_extractor().process_signal(audio, sample_rate)
     starts = frame.index.get_level_values("start").total_seconds().to_numpy()
     semitones = frame["F0semitoneFrom27.5Hz_sma3nz"].to_numpy()
@@ -89,7 +92,15 @@ def analyse_voice(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
     in_speech = np.zeros(len(t), bool)
     for a, b in spans:
         in_speech |= (t >= a) & (t <= b)
-    f0 = np.where(in_speech, lld["f0_hz"], np.nan)
+    pitch_times, pitch_hz = yin(audio, sample_rate)
+    f0 = np.full(len(t), np.nan)
+    if pitch_times.size:
+        nearest = np.clip(np.searchsorted(pitch_times, t), 0, pitch_times.size - 1)
+        close = np.abs(pitch_times[nearest] - t) <= HOP
+        f0[close] = pitch_hz[nearest[close]]
+    f0 = np.where(in_speech, f0, np.nan)
+    if np.isfinite(f0).sum() * HOP < MIN_VOICED_SECONDS:
+        f0[:] = np.nan
     loud = lld["loudness"]
     voiced = np.isfinite(f0)
     semitones = 12 * np.log2(f0[voiced] / 27.5) if voiced.any() else np.zeros(0)
