@@ -17,10 +17,16 @@ $(STAMP): pyproject.toml requirements.lock requirements-nodeps.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# The demo clip is made here: a public-domain portrait shipped in the scikit-image wheel, and a sentence
+# spoken by espeak-ng (installed from Debian when possible; without it the clip carries a tone, not speech).
 demo: setup
 	mkdir -p $(DEMO_DIR)
-	$(VENV)/bin/omniemo synth $(DEMO_DIR)/demo.mp4 --duration 4
-	$(VENV)/bin/omniemo probe $(DEMO_DIR)/demo.mp4
+	@command -v espeak-ng >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -qq espeak-ng >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
+	    apt-get install -y -qq espeak-ng >/dev/null 2>&1; }; }; } || echo "espeak-ng not available: the demo clip has a tone, not speech"
+	$(VENV)/bin/omniemo synth --demo $(DEMO_DIR)/demo.mp4
+	$(VENV)/bin/omniemo analyze $(DEMO_DIR)/demo.mp4 --report $(DEMO_DIR)/demo.html
+	@echo "HTML report: $(DEMO_DIR)/demo.html"
 
 # Few threads: small models on 2 busy cores get much slower with more.
 test: setup

@@ -71,7 +71,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     long_clip = OUT / "crema-1001-60s-720p.mp4"
     if not long_clip.exists():
-        build_long_clip(long_clip)
+        partial = long_clip.with_suffix(".partial.mp4")
+        build_long_clip(partial)
+        partial.rename(long_clip)  # a failed build leaves no clip that looks finished
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     rows = []
     for clip in (SAMPLES / "1001_DFA_ANG_XX.flv", long_clip):

@@ -154,16 +154,16 @@ def write_frames(path: str | Path, frames, fps: float, *, audio: np.ndarray | No
         vstream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         vstream.width, vstream.height, vstream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
         vstream.options = {"preset": "ultrafast", "crf": str(crf)}
-        index = 0
-        for frame in _chain(first, frames):
+        astream = None
+        if audio is not None:  # every stream must exist before the first packet is written
+            astream = container.add_stream("aac", rate=sample_rate)
+            astream.layout = "mono"
+        for index, frame in enumerate(_chain(first, frames)):
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[: vstream.height, : vstream.width]), format="rgb24")
             vf.pts = index
             container.mux(vstream.encode(vf))
-            index += 1
         container.mux(vstream.encode(None))
-        if audio is not None:
-            astream = container.add_stream("aac", rate=sample_rate)
-            astream.layout = "mono"
+        if astream is not None:
             for start in range(0, len(audio), sample_rate // 10):
                 chunk = np.asarray(audio[start:start + sample_rate // 10], np.float32)
                 aframe = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
@@ -176,3 +176,59 @@ def write_frames(path: str | Path, frames, fps: float, *, audio: np.ndarray | No
 def _chain(first, rest):
     yield first
     yield from rest
+
+
+DEMO_SENTENCE = "What a wonderful surprise! I am so happy to see you all here today."
+
+
+def demo_face() -> np.ndarray:
+    """A real portrait that ships inside an installed wheel: scikit-image's astronaut.png (Eileen Collins,
+    NASA, public domain). Read as a file, without importing scikit-image."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the demo portrait comes from the scikit-image wheel, which is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
+    with av.open(str(path)) as container:
+        return next(container.decode(video=0)).to_ndarray(format="rgb24")
+
+
+def spoken(text: str, sample_rate: int = 16_000) -> np.ndarray | None:
+    """Speech from espeak-ng when it is installed (Debian: apt-get install espeak-ng); None otherwise."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    if shutil.which("espeak-ng") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "say.wav"
+        subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav), text], check=True, capture_output=True)
+        from omniemo.media.decode import load_clip
+
+        return load_clip(wav, sampling=None, sample_rate=sample_rate).audio
+
+
+def write_demo_clip(path: str | Path, seconds: float = 6.0, fps: float = 25.0) -> Path:
+    """The demo clip: the portrait with a slow zoom, and a spoken sentence (or a tone without espeak-ng)."""
+    import cv2
+
+    face = demo_face()
+    h, w = face.shape[:2]
+    speech = spoken(DEMO_SENTENCE)
+    audio = np.zeros(int(seconds * 16_000), np.float32)
+    if speech is not None:
+        speech = speech[: audio.size - 8_000]
+        audio[8_000:8_000 + speech.size] = speech  # half a second of quiet first
+    else:
+        audio = _tone(0, audio.size, 16_000, silent=False)
+
+    def frames():
+        for i in range(int(seconds * fps)):
+            zoom = 1.0 + 0.08 * i / (seconds * fps)  # a slow push-in, so frames differ like real video
+            cw, ch = int(w / zoom), int(h / zoom)
+            x0, y0 = (w - cw) // 2, max(0, (h - ch) // 3)
+            yield cv2.resize(face[y0:y0 + ch, x0:x0 + cw], (480, 480), interpolation=cv2.INTER_AREA)
+
+    return write_frames(path, frames(), fps, audio=audio)

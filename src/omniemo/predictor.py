@@ -1,0 +1,54 @@
+"""The one predictor interface: a clip in, a Prediction out (label, probabilities, reasoning).
+
+The CPU cue pipeline and every omni-model backend implement ``Predictor``; `omniemo analyze`, `omniemo eval`
+and the server call only this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from omniemo.labels import LabelSet
+
+
+@dataclass
+class Prediction:
+    path: str
+    label: str
+    probabilities: dict[str, float]
+    output: str  # the reference format: <think>...</think>\n<answer>label</answer>
+    reasoning: list[dict] = field(default_factory=list)  # sentences with the cue ids they rest on
+    contributions: dict[str, float] = field(default_factory=dict)
+    missing_modalities: list[str] = field(default_factory=list)
+    backend: str = ""
+    evidence: Any = None  # an Evidence record for the cue pipeline
+    timeline: list[dict] | None = None
+
+    def to_dict(self, with_evidence: bool = True) -> dict:
+        out = {
+            "path": self.path, "label": self.label, "probabilities": self.probabilities, "output": self.output,
+            "reasoning": self.reasoning, "contributions": self.contributions,
+            "missing_modalities": self.missing_modalities, "backend": self.backend,
+        }
+        if self.timeline is not None:
+            out["timeline"] = self.timeline
+        if with_evidence and self.evidence is not None:
+            out["evidence"] = self.evidence.to_dict()
+        return out
+
+
+class Predictor(Protocol):
+    name: str
+
+    def predict(self, path: str | Path, labels: str | LabelSet = "dfew") -> Prediction: ...
+
+
+def get_predictor(backend: str = "pipeline", **options) -> Predictor:
+    """``pipeline`` (the default CPU cue pipeline); omni-model backends register here as they land."""
+    if backend == "pipeline":
+        from omniemo.reasoning.analyze import CuePipeline
+
+        return CuePipeline(**options)
+    raise ValueError(f"unknown backend {backend!r}: available: pipeline")

@@ -1,0 +1,99 @@
+"""The CPU pipeline as a Predictor: cues -> fused emotion -> grounded reasoning in the reference format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from omniemo.answers import render_output
+from omniemo.labels import LabelSet, get_labelset
+from omniemo.perception import extract_cues
+from omniemo.perception.evidence import Evidence
+from omniemo.predictor import Prediction
+from omniemo.reasoning.explain import build_reasoning, reasoning_text
+from omniemo.reasoning.fusion import Fusion, fuse, text_concepts
+
+TIMELINE_WINDOW = 5.0
+
+
+def modality_inputs(ev: Evidence) -> dict[str, dict[str, float]]:
+    """Each present modality's emotion distribution by concept, for fusion."""
+    inputs: dict[str, dict[str, float]] = {}
+    if ev.present("face"):
+        inputs["face"] = dict(ev.modalities["face"].summary["expression_mean"])
+    emotion = ev.cue("voice.emotion")
+    if emotion is not None:
+        inputs["voice"] = dict(emotion.detail["probabilities"])
+    if ev.present("words"):
+        counts = {c.name.split(".", 1)[1]: int(c.value) for c in ev.cues_of("words") if c.name.startswith("emotion.")}
+        inputs["text"] = text_concepts(counts, float(ev.cue("words.sentiment").value))
+    return inputs
+
+
+class CuePipeline:
+    """Offline CPU analysis: perception cues, speech-emotion model, fusion, grounded reasoning."""
+
+    name = "pipeline"
+
+    def __init__(self, fps: float = 5.0, modalities: str | None = None, timeline: bool = False,
+                 keep_keyframes: bool = False, progress=None):
+        self.fps, self.modalities, self.timeline = fps, modalities, timeline
+        self.keep_keyframes, self.progress = keep_keyframes, progress
+
+    def predict(self, path: str | Path, labels: str | LabelSet = "dfew") -> Prediction:
+        labelset = get_labelset(labels)
+        ev = extract_cues(path, fps=self.fps, modalities=self.modalities, progress=self.progress,
+                          keep_keyframes=self.keep_keyframes)
+        fusion = fuse(modality_inputs(ev), labelset)
+        sentences = build_reasoning(ev, fusion)
+        missing = [m for m, r in ev.modalities.items() if r.status in ("absent", "not_measurable") and m in ("face", "voice", "words")]
+        prediction = Prediction(
+            path=str(path), label=fusion.label, probabilities=fusion.probabilities,
+            output=render_output(reasoning_text(sentences), fusion.label), reasoning=sentences,
+            contributions=fusion.contributions, missing_modalities=missing, backend=self.name, evidence=ev,
+        )
+        prediction.fusion = fusion
+        if self.timeline:
+            prediction.timeline = timeline(path, ev, labelset)
+        return prediction
+
+
+def timeline(path: str | Path, ev: Evidence, labelset: LabelSet, window: float = TIMELINE_WINDOW) -> list[dict]:
+    """Per-window fused emotion: face frames, the voice model on the window's speech, the window's words."""
+    from omniemo.media import load_clip
+    from omniemo.perception import speech_emotion
+
+    duration = float(ev.clip["duration"])
+    audio = load_clip(path, sampling=None).audio if ev.present("voice") else np.zeros(0)
+    face = ev.modalities.get("face")
+    face_times = np.array(face.series["times"], dtype=float) if face and face.status == "present" else np.zeros(0)
+    speech = ev.cue("voice.speech").spans if ev.cue("voice.speech") else []
+    words = ev.modalities["words"].summary.get("words", []) if ev.present("words") else []
+    model = None
+    rows = []
+    for start in np.arange(0.0, max(duration, 1e-6), window):
+        end = min(duration, start + window)
+        inputs: dict[str, dict[str, float]] = {}
+        if face_times.size:
+            inside = (face_times >= start) & (face_times < end)
+            probs = {c.split(".", 1)[1]: np.array(v, dtype=float)[inside] for c, v in face.series.items() if c.startswith("expression.")}
+            if inside.any() and np.isfinite(next(iter(probs.values()))).any():
+                inputs["face"] = {c: float(np.nanmean(p)) for c, p in probs.items()}
+        talk = sum(max(0.0, min(b, end) - max(a, start)) for a, b in speech)
+        if audio.size and talk >= 0.5:
+            model = model or speech_emotion.default_model()
+            segment = audio[int(start * 16000):int(end * 16000)]
+            p = model.predict_proba(speech_emotion.clip_features(segment))
+            inputs["voice"] = dict(zip(model.labels, p.tolist()))
+        said = [w["word"] for w in words if start <= w["start"] < end]
+        if said:
+            from omniemo.perception.words import text_tone
+
+            tone = text_tone(" ".join(said))
+            counts = {k: len(v) for k, v in tone["emotion_words"].items()}
+            inputs["text"] = text_concepts(counts, tone["sentiment"]["compound"])
+        fusion: Fusion = fuse(inputs, labelset)
+        rows.append({"start": round(float(start), 2), "end": round(float(end), 2), "label": fusion.label if inputs else None,
+                     "probabilities": fusion.probabilities, "modalities": sorted(inputs), "words": " ".join(said)})
+    return rows

@@ -1,0 +1,253 @@
+"""Grounded reasoning: the <think> text written only from measured cues, each sentence citing them.
+
+Every sentence is a dict ``{"text", "cues", "spans"}``: ``cues`` are ids in the evidence record, ``spans``
+the [start, end] seconds the sentence talks about. ``verify`` checks a reasoning against its evidence: each
+sentence cites existing cues, and each time span and number it prints comes from those cues (or from the
+fused probabilities, for the closing sentence).
+"""
+
+from __future__ import annotations
+
+import re
+
+from omniemo.perception.evidence import Evidence
+from omniemo.perception.face import DESCRIPTORS
+from omniemo.reasoning.fusion import Fusion
+
+MAX_SPANS = 3
+
+
+def fmt_spans(spans, limit: int = MAX_SPANS) -> str:
+    parts = [f"{a:.1f}-{b:.1f} s" for a, b in spans[:limit]]
+    more = f" and {len(spans) - limit} more" if len(spans) > limit else ""
+    return ", ".join(parts) + more
+
+
+def _sentence(text: str, cues: list, spans=None) -> dict:
+    return {"text": text, "cues": [c.id for c in cues], "spans": [list(s) for s in (spans or [])]}
+
+
+def face_sentences(ev: Evidence) -> list[dict]:
+    if not ev.present("face"):
+        report = ev.modalities.get("face")
+        return [] if report is None or report.status == "skipped" else [
+            {"text": f"No face could be read ({report.reason}).", "cues": [], "spans": [], "missing": "face"}]
+    out = []
+    expressions = sorted((c for c in ev.cues_of("face") if c.name.startswith("expression.")), key=lambda c: -c.value)
+    top = expressions[0]
+    name = top.name.split(".", 1)[1]
+    text = f"The face reads mostly as {name} (mean probability {top.value:.2f})"
+    if top.spans:
+        text += f", the leading expression at {fmt_spans(top.spans)}"
+    second = expressions[1]
+    cited = [top]
+    if second.value >= 0.15:
+        text += f"; {second.name.split('.', 1)[1]} follows ({second.value:.2f})"
+        cited.append(second)
+    out.append(_sentence(text + ".", cited, top.spans))
+    active = [c for c in ev.cues_of("face") if c.name in DESCRIPTORS and c.spans and not c.name.startswith("head_")]
+    active.sort(key=lambda c: -sum(b - a for a, b in c.spans))
+    if active:
+        parts = [f"{c.detail['active_means']} at {fmt_spans(c.spans, 2)}" for c in active[:3]]
+        out.append(_sentence("Against the face's own calmer moments: " + "; ".join(parts) + ".", active[:3],
+                             [s for c in active[:3] for s in c.spans[:2]]))
+    else:
+        still = [c for c in ev.cues_of("face") if c.name in ("brow_raise", "brow_furrow", "lip_corner_pull", "mouth_opening")]
+        if still:
+            out.append(_sentence("Brows, lip corners and mouth stay close to their resting positions throughout.", still))
+    head = [c for c in ev.cues_of("face") if c.name.startswith("head_") and c.spans]
+    if head:
+        out.append(_sentence(f"The head is {head[0].detail['active_means'].replace('head ', '')} at {fmt_spans(head[0].spans, 2)}.",
+                             head[:1], head[0].spans[:2]))
+    return out
+
+
+def appearance_sentences(ev: Evidence) -> list[dict]:
+    if not ev.present("appearance"):
+        return []
+    clothes, bright, colours = (ev.cue(f"appearance.{n}") for n in ("clothing_colours", "background_brightness", "background_colours"))
+    parts, cited = [], []
+    if clothes:
+        parts.append(f"the person wears {' and '.join(clothes.value[:2])} (by colour; garments are not recognised)")
+        cited.append(clothes)
+    if bright:
+        setting = f"the background is {bright.detail['words']}"
+        if colours:
+            setting += f" and mostly {' and '.join(colours.value[:2])}"
+            cited.append(colours)
+        parts.append(setting)
+        cited.append(bright)
+    return [_sentence(parts[0][0].upper() + parts[0][1:] + ("; " + "; ".join(parts[1:]) if len(parts) > 1 else "") + ".", cited)] if parts else []
+
+
+def body_sentences(ev: Evidence) -> list[dict]:
+    if not ev.present("body"):
+        return []
+    active = [c for c in ev.cues_of("body") if c.spans and "active_means" in c.detail]
+    if active:
+        parts = [f"{c.detail['active_means']} at {fmt_spans(c.spans, 2)}" for c in active[:3]]
+        return [_sentence("Body: " + "; ".join(parts) + ".", active[:3], [s for c in active[:3] for s in c.spans[:2]])]
+    energy = ev.cue("body.motion_energy")
+    return [_sentence("The body stays mostly still: no gesturing, hand-to-face or lean stood out.",
+                      [c for c in ev.cues_of("body") if c.id != "body.neck_length"][:4] or [energy])]
+
+
+def _level(value: float, low: float, high: float, words: tuple[str, str, str]) -> str:
+    return words[0] if value < low else words[2] if value > high else words[1]
+
+
+def voice_sentences(ev: Evidence) -> list[dict]:
+    report = ev.modalities.get("voice")
+    if report is None or report.status == "skipped":
+        return []
+    if report.status != "present":
+        return [{"text": f"No voice evidence ({report.reason}).", "cues": [], "spans": [], "missing": "voice"}]
+    out = []
+    speech, pauses = ev.cue("voice.speech"), ev.cue("voice.pauses")
+    pitch, prange, rate = ev.cue("voice.pitch_level"), ev.cue("voice.pitch_range"), ev.cue("voice.speaking_rate")
+    loud, lvar = ev.cue("voice.loudness"), ev.cue("voice.loudness_variability")
+    parts, cited = [f"Speech fills {speech.value:.1f} s ({fmt_spans(speech.spans)})"], [speech]
+    if pitch:
+        parts.append(f"with a median pitch of {pitch.value:.0f} Hz")
+        cited.append(pitch)
+    if prange:
+        parts.append(f"a {_level(prange.value, 4, 9, ('narrow', 'moderate', 'wide'))} pitch range of {prange.value:.1f} semitones")
+        cited.append(prange)
+    if rate:
+        parts.append(f"{_level(rate.value, 3, 5.5, ('slow', 'moderate', 'fast'))} delivery at {rate.value:.1f} syllables per second")
+        cited.append(rate)
+    out.append(_sentence(", ".join(parts) + ".", cited, speech.spans))
+    more, cited = [], [pauses]
+    if pauses.value:
+        more.append(f"{pauses.value} pause{'s' if pauses.value != 1 else ''} (longest {pauses.detail['longest_seconds']:.1f} s)")
+    else:
+        more.append("no pauses")
+    if lvar:
+        more.append(f"{_level(lvar.value, 0.5, 0.9, ('even', 'varied', 'strongly varying'))} loudness (variation {lvar.value:.2f})")
+        cited.append(lvar)
+    stretches = ev.cue("voice.loud_stretches")
+    if stretches:
+        more.append(f"louder bursts at {fmt_spans(stretches.spans, 2)}")
+        cited.append(stretches)
+    out.append(_sentence("The voice has " + ", ".join(more) + ".", cited, (stretches.spans[:2] if stretches else [])))
+    emotion = ev.cue("voice.emotion")
+    if emotion:
+        probs = sorted(emotion.detail["probabilities"].items(), key=lambda kv: -kv[1])
+        text = f"The voice model hears {probs[0][0]} ({probs[0][1]:.2f})"
+        if probs[1][1] >= 0.15:
+            text += f", then {probs[1][0]} ({probs[1][1]:.2f})"
+        out.append(_sentence(text + ".", [emotion], emotion.spans))
+    return out
+
+
+def words_sentences(ev: Evidence) -> list[dict]:
+    report = ev.modalities.get("words")
+    if report is None or report.status == "skipped":
+        return []
+    if report.status != "present":
+        return [{"text": f"No words to read ({report.reason}).", "cues": [], "spans": [], "missing": "words"}]
+    transcript, sentiment = ev.cue("words.transcript"), ev.cue("words.sentiment")
+    emotions = [c for c in ev.cues_of("words") if c.name.startswith("emotion.")]
+    tone = "positive" if sentiment.value >= 0.3 else "negative" if sentiment.value <= -0.3 else "about neutral"
+    text = f'The words are "{transcript.value}" ({fmt_spans(transcript.spans)}); their tone is {tone} (sentiment {sentiment.value:.2f})'
+    cited = [transcript, sentiment]
+    if emotions:
+        hits = [f"{c.name.split('.', 1)[1]} ({', '.join(c.detail['words'])})" for c in emotions[:3]]
+        text += f", with emotion words for {'; '.join(hits)}"
+        cited += emotions[:3]
+    else:
+        text += ", with no emotion words"
+    return [_sentence(text + ".", cited, transcript.spans)]
+
+
+def combine_sentence(ev: Evidence, fusion: Fusion) -> dict:
+    """The closing judgement: what each modality favours, whether they agree, and the fused answer."""
+    favoured = {m: max(d, key=d.get) for m, d in fusion.per_modality.items()}
+    cue_for = {"face": [c for c in ev.cues_of("face") if c.name.startswith("expression.")],
+               "voice": [c for c in (ev.cue("voice.emotion"),) if c],
+               "text": [c for c in (ev.cue("words.sentiment"),) if c]}
+    cited = [c for m in favoured for c in cue_for.get(m, [])]
+    answer = fusion.label
+    if not favoured:
+        return {"text": f"With no face, voice or words to weigh, nothing favours any emotion; the answer {answer} "
+                        f"is a guess.", "cues": [], "spans": []}
+    agree = [m for m, lab in favoured.items() if lab == answer]
+    disagree = [f"{m} leans to {lab}" for m, lab in favoured.items() if lab != answer]
+    text = (f"{' and '.join(agree).capitalize()} point{'s' if len(agree) == 1 else ''} to {answer}" if agree else
+            f"No single modality leads to {answer}")
+    if disagree:
+        text += f", while {', '.join(disagree)}"
+    strongest = max(fusion.contributions, key=fusion.contributions.get) if fusion.contributions else None
+    text += f"; weighed together the answer is {answer} with probability {fusion.probabilities[answer]:.2f}"
+    if strongest and len(fusion.contributions) > 1:
+        text += f", the {strongest} moving it most"
+    return {"text": text + ".", "cues": [c.id for c in cited], "spans": []}
+
+
+def build_reasoning(ev: Evidence, fusion: Fusion) -> list[dict]:
+    sentences = (face_sentences(ev) + appearance_sentences(ev) + body_sentences(ev) + voice_sentences(ev)
+                 + words_sentences(ev))
+    sentences.append(combine_sentence(ev, fusion))
+    return sentences
+
+
+def reasoning_text(sentences: list[dict]) -> str:
+    return " ".join(s["text"] for s in sentences)
+
+
+_SPAN_RE = re.compile(r"(\d+\.\d)-(\d+\.\d) s")
+_NUMBER_RE = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
+
+
+def _cue_numbers(cue) -> list[float]:
+    values = []
+
+    def walk(v):
+        if isinstance(v, bool):
+            return
+        if isinstance(v, (int, float)):
+            values.append(float(v))
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                walk(x)
+
+    walk(cue.value)
+    walk(cue.detail)
+    walk(cue.confidence)
+    walk(cue.spans)
+    values.append(float(len(cue.spans)))
+    return values
+
+
+def verify(sentences: list[dict], ev: Evidence, fusion: Fusion | None = None) -> list[str]:
+    """Problems found (empty when every claim is grounded)."""
+    problems = []
+    for i, s in enumerate(sentences):
+        missing_modality = s.get("missing")
+        cues = [ev.cue(cid) for cid in s["cues"]]
+        if any(c is None for c in cues):
+            problems.append(f"sentence {i} cites a cue not in the evidence: {s['cues']}")
+            continue
+        if not cues and not missing_modality and not s["text"].startswith("With no face"):
+            problems.append(f"sentence {i} cites no cue: {s['text']!r}")
+            continue
+        known_spans = {(round(a, 1), round(b, 1)) for c in cues for a, b in c.spans}
+        text_wo_spans = s["text"]
+        for a, b in _SPAN_RE.findall(s["text"]):
+            if (round(float(a), 1), round(float(b), 1)) not in known_spans:
+                problems.append(f"sentence {i} states a span {a}-{b} s that no cited cue has")
+        text_wo_spans = _SPAN_RE.sub(" ", text_wo_spans)
+        text_wo_spans = re.sub(r'"[^"]*"', " ", text_wo_spans)  # quoted transcript
+        allowed = [v for c in cues for v in _cue_numbers(c)]
+        if fusion is not None:
+            allowed += list(fusion.probabilities.values())
+        for token in _NUMBER_RE.findall(text_wo_spans):
+            number = float(token)
+            decimals = len(token.split(".")[1]) if "." in token else 0
+            tolerance = 0.5 * 10 ** -decimals + 1e-9
+            if not any(abs(number - v) <= tolerance for v in allowed):
+                problems.append(f"sentence {i} states {token}, which no cited cue holds")
+    return problems
