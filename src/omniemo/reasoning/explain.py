@@ -163,7 +163,8 @@ def words_sentences(ev: Evidence) -> list[dict]:
 def combine_sentence(ev: Evidence, fusion: Fusion) -> dict:
     """The closing judgement: what each modality favours, whether they agree, and the fused answer."""
     favoured = {m: max(d, key=d.get) for m, d in fusion.per_modality.items()}
-    cue_for = {"face": [c for c in ev.cues_of("face") if c.name.startswith("expression.")],
+    expressions = sorted((c for c in ev.cues_of("face") if c.name.startswith("expression.")), key=lambda c: -c.value)
+    cue_for = {"face": expressions[:1],
                "voice": [c for c in (ev.cue("voice.emotion"),) if c],
                "text": [c for c in (ev.cue("words.sentiment"),) if c]}
     cited = [c for m in favoured for c in cue_for.get(m, [])]
