@@ -34,6 +34,8 @@ test: setup
 
 bench: setup
 	OMP_NUM_THREADS=1 $(PY) bench/bench_decode.py
+	OMP_NUM_THREADS=1 $(PY) bench/bench_cues.py
+	OMP_NUM_THREADS=1 $(PY) bench/bench_analyze.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

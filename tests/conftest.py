@@ -46,3 +46,8 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     made["silent"] = write_clip(root / "silent.mp4", 2.0, size=(160, 120), silent=True)
     made["short"] = write_clip(root / "short.mp4", 0.2, size=(160, 120))  # 5 frames
     return made
+
+
+@pytest.fixture(scope="session")
+def shared_cremad() -> Path:
+    return shared_dir("crema-d-audio-16k")

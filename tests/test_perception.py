@@ -185,3 +185,12 @@ def test_ten_minute_file_in_bounded_memory(tmp_path):
         peaks[name] = int(out.stdout.split()[0])
     assert peaks["long"] < 1500
     assert peaks["long"] - peaks["short"] < 250  # ten times the clip, nearly the same memory
+
+
+def test_voice_emotion_on_speech_longer_than_the_encoder_window(ravdess_speech):
+    from omniemo.perception.speech_emotion import clip_features, default_model
+
+    audio = np.concatenate([load_clip(p, sampling=None).audio for p in sorted(ravdess_speech.glob("03-01-*-01.flac"))[:12]])
+    assert audio.size > 35 * 16_000  # past Whisper's 30 s window
+    probs = default_model().predict_proba(clip_features(audio))
+    assert probs.shape == (8,) and probs.sum() == pytest.approx(1.0)

@@ -40,14 +40,22 @@ def _egemaps():
 
 
 def whisper_embedding(audio: np.ndarray) -> np.ndarray:
-    """Mean and standard deviation over time of the Whisper tiny.en encoder output (2 x 384)."""
+    """Mean and standard deviation over time of the Whisper tiny.en encoder output (2 x 384).
+
+    The encoder takes at most 30 s (3000 mel frames) at a time: longer speech is encoded in 30 s pieces
+    and pooled over all of them.
+    """
     import ctranslate2
 
     model = whisper_model(2)
     mel = model.feature_extractor(audio.astype(np.float32))
-    frames = max(2, mel.shape[1] // 2 * 2)  # the encoder halves the frame count: keep it even
-    mel = np.ascontiguousarray(np.pad(mel, ((0, 0), (0, max(0, frames - mel.shape[1]))))[None, :, :frames], np.float32)
-    hidden = np.array(model.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=True))[0]
+    states = []
+    for start in range(0, mel.shape[1], 3000):
+        piece = mel[:, start:start + 3000]
+        frames = max(2, piece.shape[1] // 2 * 2)  # the encoder halves the frame count: keep it even
+        piece = np.ascontiguousarray(np.pad(piece, ((0, 0), (0, max(0, frames - piece.shape[1]))))[None, :, :frames], np.float32)
+        states.append(np.array(model.model.encode(ctranslate2.StorageView.from_array(piece), to_cpu=True))[0])
+    hidden = np.concatenate(states)
     return np.concatenate([hidden.mean(axis=0), hidden.std(axis=0)])
 
 

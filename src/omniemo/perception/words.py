@@ -21,8 +21,10 @@ NRC_EMOTIONS = ("anger", "anticipation", "disgust", "fear", "joy", "sadness", "s
 def transcribe(audio: np.ndarray, threads: int = 2) -> dict:
     """Transcript, language and words with [start, end] seconds and probabilities."""
     model = whisper_model(threads)
+    # At most one fallback decode per 30 s window: the default six-temperature ladder re-decodes repetitive
+    # speech up to six times (seen at 0.5x real time on repeated sentences).
     segments, info = model.transcribe(audio.astype(np.float32), language="en", beam_size=1, word_timestamps=True,
-                                      condition_on_previous_text=False, vad_filter=False)
+                                      condition_on_previous_text=False, vad_filter=False, temperature=(0.0, 0.4))
     words, texts, segs = [], [], []
     for seg in segments:
         if seg.no_speech_prob > 0.8 and seg.avg_logprob < -1.0:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -121,11 +122,17 @@ def extract_all(items: list[Item], config: SpeechEmotionConfig) -> dict[str, dic
             if "main" not in cached.get(it.path, {}) or (config.baseline and it.corpus == "ravdess" and "compare" not in cached.get(it.path, {}))]
     if todo:
         start = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=config.workers) as pool:
-            for done, (path, feats) in enumerate(pool.map(_features_worker, todo, chunksize=8), 1):
+        # spawn, not fork: a forked child inherits the parent's model threads (ONNX, CTranslate2) mid-state and hangs
+        pool = ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn")) if config.workers > 1 else None
+        results = pool.map(_features_worker, todo, chunksize=8) if pool else map(_features_worker, todo)
+        try:
+            for done, (path, feats) in enumerate(results, 1):
                 cached.setdefault(path, {}).update(feats)
                 if done % 200 == 0:
                     print(f"features: {done}/{len(todo)} ({time.perf_counter() - start:.0f} s)", flush=True)
+        finally:
+            if pool:
+                pool.shutdown()
         if config.cache:
             Path(config.cache).parent.mkdir(parents=True, exist_ok=True)
             np.savez(config.cache, **{f"{k}|{p}": v for p, d in cached.items() for k, v in d.items()})
@@ -245,7 +252,8 @@ def train(config: SpeechEmotionConfig) -> dict:
         sex = np.array([it.sex for it in items])
         for s in ("female", "male"):
             rows = (corpus == "ravdess") & (split == "test") & (sex == s)
-            result[f"ravdess/test/{s}"] = evaluate(model, z, rows, "ravdess")
+            if rows.any():
+                result[f"ravdess/test/{s}"] = evaluate(model, z, rows, "ravdess")
         report["variants"][variant] = result
         print(f"{variant}: C={best_c} RAVDESS test UAR {result['ravdess/test']['paper']['uar']}", flush=True)
     if config.baseline:
@@ -334,12 +342,11 @@ def model_card(report: dict, config: SpeechEmotionConfig) -> str:
         "|---|---|---|---|---|",
     ]
     for variant in ("single", "enrolled"):
-        lines.append(row(f"ours, {variant}: RAVDESS test 21-24", v[variant]["ravdess/test"]))
-        for s in ("female", "male"):
-            lines.append(row(f"ours, {variant}: RAVDESS test, {s} actors", v[variant][f"ravdess/test/{s}"]))
-        lines.append(row(f"ours, {variant}: RAVDESS dev 17-20", v[variant]["ravdess/dev"]))
-        if "cremad/dev" in v[variant]:
-            lines.append(row(f"ours, {variant}: CREMA-D dev 1025-1030 (6 classes)", v[variant]["cremad/dev"]))
+        for key, name in (("ravdess/test", "RAVDESS test 21-24"), ("ravdess/test/female", "RAVDESS test, female actors"),
+                          ("ravdess/test/male", "RAVDESS test, male actors"), ("ravdess/dev", "RAVDESS dev 17-20"),
+                          ("cremad/dev", "CREMA-D dev 1025-1030 (6 classes)")):
+            if key in v[variant]:
+                lines.append(row(f"ours, {variant}: {name}", v[variant][key]))
     for name, r in report.get("baseline", {}).items():
         lines.append(row(f"openSMILE peer {name} (RAVDESS only), test 21-24", r))
     lines += [
