@@ -263,6 +263,147 @@ class _progress:
         return False
 
 
+def _dataset_options(fold, modality, channel, perceived) -> dict:
+    options = {}
+    if fold is not None:
+        options["fold"] = fold
+    if modality:
+        options["modality"] = modality
+    if channel:
+        options["channel"] = channel
+    if perceived:
+        options["perceived"] = True
+    return options
+
+
+_DATASET_OPTIONS = [
+    click.option("--split", default=None, help="train, dev, test or all (default: the dataset's test split)."),
+    click.option("--fold", type=int, default=None, help="DFEW/MAFW official fold 1-5 (default 1)."),
+    click.option("--modality", type=click.Choice(["any", "audio-video", "video", "audio"]), default=None,
+                 help="RAVDESS files to take (default any)."),
+    click.option("--channel", type=click.Choice(["any", "speech", "song"]), default=None, help="RAVDESS speech or song."),
+    click.option("--perceived", is_flag=True, help="CREMA-D: score against the crowd's vote (summaryTable.csv)."),
+]
+
+
+def _with_dataset_options(function):
+    for option in reversed(_DATASET_OPTIONS):
+        function = option(function)
+    return function
+
+
+@main.group("datasets")
+def datasets_group() -> None:
+    """Dataset adapters: dfew, mafw, ravdess, cremad, mer2023, manifest (JSONL), r1omni (training JSON)."""
+
+
+@datasets_group.command("check")
+@click.argument("name")
+@click.argument("root", type=click.Path(path_type=Path))
+@_with_dataset_options
+@click.option("--json", "as_json", is_flag=True)
+def datasets_check(name, root, split, fold, modality, channel, perceived, as_json) -> None:
+    """List a dataset split as the adapter reads it: items, label counts, speakers, missing files."""
+    from dataclasses import asdict
+
+    from omniemo.data.datasets import DatasetError, check
+
+    try:
+        report = check(name, root, split, **_dataset_options(fold, modality, channel, perceived))
+    except DatasetError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(asdict(report), indent=2))
+    else:
+        click.echo(f"{report.dataset} at {report.root}, split {report.split}: {report.items} items, {report.speakers} speakers")
+        for label, count in sorted(report.label_counts.items()):
+            click.echo(f"  {label:<14}{count}")
+        for path in report.missing[:20]:
+            click.echo(f"missing: {path}")
+        for path in report.unreadable[:20]:
+            click.echo(f"empty: {path}")
+        if len(report.missing) > 20:
+            click.echo(f"... {len(report.missing)} missing in all")
+    if not report.ok:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.group("eval", invoke_without_command=True)
+@click.option("--dataset", help="dfew, mafw, ravdess, cremad, mer2023, manifest or r1omni.")
+@click.option("--root", type=click.Path(path_type=Path), help="The dataset's folder (or manifest file).")
+@_with_dataset_options
+@click.option("--model", default="pipeline", show_default=True, help="Predictor backend.")
+@click.option("--labels", default=None, help="Label set the model answers in (default: the dataset's).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes (each loads its own models).")
+@click.option("--limit", type=int, default=None, help="Only the first N items (a quick look).")
+@click.option("--modalities", default=None, help="Limit the pipeline to: video, audio, text or modality names.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder: predictions.jsonl, scores.json, run.json, PNGs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.pass_context
+def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, model, labels, workers, limit,
+               modalities, out_dir, as_json) -> None:
+    """Score a model on a dataset split: `omniemo eval --dataset NAME --root DIR --out DIR`.
+
+    Resumable: predictions.jsonl grows as items finish, a re-run skips them, a failing file becomes an error
+    row. Scores both protocols (paper, corrected) with bootstrap intervals. `omniemo eval table RUN...`
+    prints the comparison table.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not (dataset and root and out_dir):
+        _fail("eval needs --dataset, --root and --out (or a subcommand: table)")
+    from omniemo.data.datasets import DatasetError
+    from omniemo.eval.runner import EvalConfig, run_eval
+
+    config = EvalConfig(dataset=dataset, root=str(root), out_dir=str(out_dir), split=split, model=model, labels=labels,
+                        workers=workers, limit=limit, dataset_options=_dataset_options(fold, modality, channel, perceived),
+                        model_options={"modalities": modalities} if modalities else {})
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label=f"{dataset} {split or ''}".strip(), file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        from omniemo.perception.models import quiet_native_stderr
+
+        with quiet_native_stderr():
+            summary = run_eval(config, progress=progress)
+    except (DatasetError, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    paper, corrected = summary["scores"]["paper"], summary["scores"]["corrected"]
+    click.echo(f"{dataset} {summary['split']}: {paper['n']} items ({summary['scores']['errors']} errors) | paper WAR "
+               f"{100 * paper['war']:.2f} UAR {100 * paper['uar']:.2f} | corrected WAR {100 * corrected['war']:.2f} "
+               f"UAR {100 * corrected['uar']:.2f} | {out_dir}")
+
+
+@eval_group.command("table")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default="paper", show_default=True)
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Also write the table as CSV.")
+@click.option("--no-paper", is_flag=True, help="Leave out the R1-Omni paper's published rows.")
+def eval_table(runs, protocol, csv_path, no_paper) -> None:
+    """The comparison table of eval runs, in the seed's layout (Markdown; CSV with --csv)."""
+    from omniemo.eval.runner import comparison_table
+
+    try:
+        markdown, csv_text = comparison_table(list(runs), protocol, paper_rows=not no_paper)
+    except (FileNotFoundError, KeyError) as exc:
+        _fail(f"not an eval run folder: {exc}")
+    click.echo(markdown)
+    if csv_path:
+        csv_path.write_text(csv_text, encoding="utf-8")
+
+
 @main.group("train")
 def train_group() -> None:
     """Training recipes."""

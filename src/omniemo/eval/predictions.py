@@ -58,14 +58,15 @@ def read_predictions(path: str | Path, labels: str | LabelSet) -> PredictionSet:
             truth = _ground_truth(row["label"], labelset)
             if truth is None:
                 raise PredictionFileError(path, number, f"label {row['label']!r} is not in the {labelset.name} vocabulary")
-            if row.get("prediction") is not None:
-                predicted = labelset.normalize(str(row["prediction"]))
-            elif row.get("output") is not None:
+            if row.get("output") is not None:  # raw model text: the format and strict checks apply
                 output = str(row["output"])
-                predicted = parse_label(output, labelset)
                 result.outputs += 1
                 result.format_ok += format_ok(output)
                 result.strict_hits += extract_answer(output).strip() == truth
+            if row.get("prediction") is not None:
+                predicted = labelset.normalize(str(row["prediction"]))
+            elif row.get("output") is not None:
+                predicted = parse_label(str(row["output"]), labelset)
             elif "error" in row:
                 predicted = None
                 result.errors += 1

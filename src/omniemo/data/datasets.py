@@ -1,0 +1,302 @@
+"""Adapters for DFEW, MAFW, RAVDESS, CREMA-D, MER2023/EMER, a JSONL manifest and the R1-Omni training JSON.
+
+Splits: the official folds where they exist (DFEW, MAFW: ``fold`` 1-5, ``split`` train/test); speaker-
+independent splits where not (RAVDESS: train actors 01-16, dev 17-20, test 21-24; CREMA-D: train 1001-1024,
+dev 1025-1030, test 1031-1091). ``split="all"`` takes everything.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omniemo.answers import extract_answer
+from omniemo.labels import CREMAD, DFEW, MAFW, MER2023, RAVDESS, LabelSet, get_labelset
+
+MEDIA_SUFFIXES = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".flv", ".wav", ".mp3", ".flac", ".ogg", ".m4a"}
+
+
+class DatasetError(ValueError):
+    """A dataset root that cannot be read (the message names the file and what is wrong)."""
+
+
+@dataclass
+class Item:
+    id: str
+    path: str
+    label: str
+    speaker: str | None = None
+    split: str | None = None
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class CheckReport:
+    dataset: str
+    root: str
+    split: str
+    items: int
+    missing: list[str]
+    unreadable: list[str]
+    label_counts: dict[str, int]
+    speakers: int
+
+    @property
+    def ok(self) -> bool:
+        return self.items > 0 and not self.missing and not self.unreadable
+
+
+def _media_index(root: Path) -> dict[str, Path]:
+    """Media files under ``root`` by file stem (the release formats name clips by id)."""
+    return {p.stem: p for p in root.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES and p.is_file()}
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise DatasetError(f"{path}: not found ({what})")
+    return path
+
+
+def _select(items: list[Item], split: str) -> list[Item]:
+    if split == "all":
+        return items
+    return [i for i in items if i.split == split]
+
+
+# --- DFEW -------------------------------------------------------------------------------------------------
+
+def dfew_items(root: Path, split: str = "test", fold: int = 1) -> list[Item]:
+    """EmoLabel_DataSplit/{train,test}(single-labeled)/set_{fold}.csv: video_name,label (1-7)."""
+    base = _need(root / "EmoLabel_DataSplit", "DFEW label folder")
+    index = _media_index(root)
+    items = []
+    for part in (("train", "test") if split == "all" else (split,)):
+        table = _need(base / f"{part}(single-labeled)" / f"set_{fold}.csv", "DFEW fold file")
+        with table.open(newline="", encoding="utf-8-sig") as handle:
+            for row in csv.DictReader(handle):
+                name = str(row["video_name"]).strip()
+                stem = name.zfill(5) if name.isdigit() else name
+                path = index.get(stem) or index.get(name)
+                items.append(Item(stem, str(path or root / "Clip" / f"{stem}.mp4"), DFEW.from_code(row["label"]),
+                                  split=part, meta={"fold": fold}))
+    return items
+
+
+# --- MAFW -------------------------------------------------------------------------------------------------
+
+def mafw_items(root: Path, split: str = "test", fold: int = 1) -> list[Item]:
+    """'Train & Test Set/single/no_caption/set_{fold}/{train,test}.txt': '<clip>.mp4 <label>'; clips in data/clips."""
+    matches = list(root.rglob(f"single/no_caption/set_{fold}"))
+    if not matches:
+        raise DatasetError(f"{root}: no 'single/no_caption/set_{fold}' folder (MAFW label files)")
+    index = _media_index(root)
+    items = []
+    for part in (("train", "test") if split == "all" else (split,)):
+        table = _need(matches[0] / f"{part}.txt", "MAFW split file")
+        for number, line in enumerate(table.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) < 2:
+                raise DatasetError(f"{table}:{number}: expected '<clip> <label>'")
+            clip, label = parts[0], parts[1]
+            path = index.get(Path(clip).stem, root / "data" / "clips" / clip)
+            items.append(Item(Path(clip).stem, str(path), MAFW.from_code(label), split=part, meta={"fold": fold}))
+    return items
+
+
+# --- RAVDESS ----------------------------------------------------------------------------------------------
+
+RAVDESS_NAME = re.compile(r"^(0[123])-(0[12])-(0[1-8])-(0[12])-(0[12])-(0[12])-(\d\d)$")
+
+
+def ravdess_split(actor: int) -> str:
+    return "train" if actor <= 16 else "dev" if actor <= 20 else "test"
+
+
+def ravdess_items(root: Path, split: str = "test", modality: str = "any", channel: str = "any") -> list[Item]:
+    """Files named MM-VV-EE-II-SS-RR-AA, flat or in Actor_XX/; modality 01 audio-video, 02 video, 03 audio."""
+    wanted_modality = {"any": None, "audio-video": "01", "video": "02", "audio": "03"}[modality]
+    wanted_channel = {"any": None, "speech": "01", "song": "02"}[channel]
+    items = []
+    for path in sorted(root.rglob("*")):
+        m = RAVDESS_NAME.match(path.stem)
+        if not m or path.suffix.lower() not in MEDIA_SUFFIXES:
+            continue
+        mod, voc, emo, intensity, statement, rep, actor = m.groups()
+        if (wanted_modality and mod != wanted_modality) or (wanted_channel and voc != wanted_channel):
+            continue
+        n = int(actor)
+        items.append(Item(path.stem, str(path), RAVDESS.from_code(emo), speaker=f"actor-{actor}", split=ravdess_split(n),
+                          meta={"modality": mod, "channel": "speech" if voc == "01" else "song",
+                                "intensity": "strong" if intensity == "02" else "normal", "sex": "male" if n % 2 else "female"}))
+    return _select(items, split)
+
+
+# --- CREMA-D ----------------------------------------------------------------------------------------------
+
+CREMAD_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_(ANG|DIS|FEA|HAP|NEU|SAD)_([A-Z]{2})$")
+
+
+def cremad_split(actor: int) -> str:
+    return "train" if actor <= 1024 else "dev" if actor <= 1030 else "test"
+
+
+def cremad_items(root: Path, split: str = "test", media: str = "any", perceived: bool = False) -> list[Item]:
+    """VideoFlash/*.flv, AudioWAV/*.wav, AudioMP3/*.mp3 (or any folder of such files); ``perceived`` takes the
+    crowd's multimodal vote from summaryTable.csv instead of the acted label."""
+    folders = {"video": ("VideoFlash",), "wav": ("AudioWAV",), "mp3": ("AudioMP3",)}.get(media)
+    votes = {}
+    if perceived:
+        tables = list(root.rglob("*summaryTable.csv"))
+        if not tables:
+            raise DatasetError(f"{root}: --perceived needs summaryTable.csv")
+        with tables[0].open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                vote = row["MultiModalVote"].split(":")[0]
+                if vote in CREMAD.codes:
+                    votes[row["FileName"]] = CREMAD.from_code(vote)
+    items = []
+    for path in sorted(root.rglob("*")):
+        m = CREMAD_NAME.match(path.stem)
+        if not m or path.suffix.lower() not in MEDIA_SUFFIXES:
+            continue
+        if folders and path.parent.name not in folders:
+            continue
+        actor, sentence, emotion, level = m.groups()
+        label = votes.get(path.stem) if perceived else CREMAD.from_code(emotion)
+        if label is None:
+            continue
+        items.append(Item(f"{path.stem}{path.suffix.lower()}", str(path), label, speaker=f"actor-{actor}",
+                          split=cremad_split(int(actor)), meta={"sentence": sentence, "level": level, "acted": CREMAD.from_code(emotion)}))
+    return _select(items, split)
+
+
+# --- MER2023 / EMER -------------------------------------------------------------------------------------
+
+def mer2023_items(root: Path, split: str = "all", labels_csv: str | None = None) -> list[Item]:
+    """A label csv with columns name and discrete (or emotion/emotions), and the clips anywhere under root.
+    An EMER reasoning csv (name, emotions, subtitles, reasons) works too; its reasons are kept in meta."""
+    tables = [root / labels_csv] if labels_csv else sorted(p for p in root.rglob("*.csv"))
+    if not tables:
+        raise DatasetError(f"{root}: no label csv found")
+    index = _media_index(root)
+    items = []
+    for table in tables:
+        with _need(table, "MER2023 label csv").open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            column = next((c for c in ("discrete", "emotion", "emotions", "label") if c in (reader.fieldnames or [])), None)
+            if column is None or "name" not in (reader.fieldnames or []):
+                continue
+            for row in reader:
+                label = MER2023.normalize(row[column])
+                if label is None:
+                    continue
+                name = row["name"].strip()
+                meta = {k: row[k] for k in ("subtitles", "reasons") if k in row}
+                items.append(Item(name, str(index.get(Path(name).stem, root / f"{name}.mp4")), label, split="all", meta=meta))
+    if not items:
+        raise DatasetError(f"{root}: no csv with 'name' and an emotion column")
+    return items
+
+
+# --- generic manifest and the R1-Omni training JSON -----------------------------------------------------
+
+def manifest_items(root: Path, split: str = "all", labels: str = "dfew") -> list[Item]:
+    """A JSONL file (or a folder holding manifest.jsonl): path, label, optional speaker, split, id."""
+    path = root if root.is_file() else _need(root / "manifest.jsonl", "manifest")
+    labelset = get_labelset(labels)
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            media = Path(row["path"])
+            label = _label(row["label"], labelset)
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DatasetError(f"{path}:{number}: needs JSON with 'path' and 'label' ({exc})") from exc
+        if label is None:
+            raise DatasetError(f"{path}:{number}: label {row['label']!r} is not in the {labelset.name} vocabulary")
+        media = media if media.is_absolute() else path.parent / media
+        items.append(Item(str(row.get("id", media.stem)), str(media), label, speaker=row.get("speaker"),
+                          split=row.get("split", "all")))
+    return items if split == "all" else _select(items, split)
+
+
+def r1omni_items(root: Path, split: str = "all", labels: str = "mafw") -> list[Item]:
+    """The R1-Omni training JSON: a list of {video, conversations}; the label is the gpt turn's answer."""
+    path = root if root.is_file() else next(iter(sorted(root.glob("*.json"))), None)
+    if path is None:
+        raise DatasetError(f"{root}: no .json file")
+    labelset = get_labelset(labels)
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc.msg})") from exc
+    items = []
+    for i, row in enumerate(rows):
+        answer = next((t["value"] for t in row.get("conversations", []) if t.get("from") == "gpt"), None)
+        label = labelset.normalize(extract_answer(answer)) if answer else None
+        if label is None or "video" not in row:
+            raise DatasetError(f"{path}: entry {i} has no video or no answer in the {labelset.name} vocabulary")
+        media = Path(row["video"])
+        media = media if media.is_absolute() else path.parent / media
+        items.append(Item(f"{i:06d}-{media.stem}", str(media), label, split="all", meta={"target": answer}))
+    return items
+
+
+def _label(value, labelset: LabelSet) -> str | None:
+    try:
+        return labelset.from_code(str(value))
+    except KeyError:
+        return labelset.normalize(str(value))
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    labels: str
+    reader: object
+    default_split: str
+    in_distribution_for: tuple[str, ...] = ()  # predictors trained on this dataset
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "dfew": DatasetSpec("dfew", "dfew", dfew_items, "test"),
+    "mafw": DatasetSpec("mafw", "mafw", mafw_items, "test"),
+    "ravdess": DatasetSpec("ravdess", "ravdess", ravdess_items, "test"),
+    "cremad": DatasetSpec("cremad", "cremad", cremad_items, "test"),
+    "mer2023": DatasetSpec("mer2023", "mer2023", mer2023_items, "all"),
+    "manifest": DatasetSpec("manifest", "dfew", manifest_items, "all"),
+    "r1omni": DatasetSpec("r1omni", "mafw", r1omni_items, "all"),
+}
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name.lower()]
+    except KeyError:
+        raise DatasetError(f"unknown dataset {name!r}: use one of {', '.join(DATASETS)}") from None
+
+
+def load_items(name: str, root: str | Path, split: str | None = None, **options) -> list[Item]:
+    spec = get_dataset(name)
+    root = Path(root)
+    if not root.exists():
+        raise DatasetError(f"{root}: dataset root not found")
+    return spec.reader(root, split or spec.default_split, **options)
+
+
+def check(name: str, root: str | Path, split: str | None = None, **options) -> CheckReport:
+    """List a split and report files that are missing or empty, label counts and speakers."""
+    items = load_items(name, root, split, **options)
+    missing = [i.path for i in items if not Path(i.path).exists()]
+    unreadable = [i.path for i in items if Path(i.path).exists() and Path(i.path).stat().st_size == 0]
+    return CheckReport(dataset=name, root=str(root), split=split or get_dataset(name).default_split, items=len(items),
+                       missing=missing, unreadable=unreadable, label_counts=dict(Counter(i.label for i in items)),
+                       speakers=len({i.speaker for i in items if i.speaker}))

@@ -1,0 +1,187 @@
+"""Dataset adapters on miniature copies of each official layout, and the resumable eval harness."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from omniemo.cli import main
+from omniemo.data.datasets import DatasetError, check, load_items
+from omniemo.eval.runner import EvalConfig, comparison_table, finished_ids, run_eval
+from omniemo.media.synth import write_clip
+from omniemo.predictor import Prediction
+
+
+@pytest.fixture(scope="module")
+def tiny_media(tmp_path_factory):
+    root = tmp_path_factory.mktemp("media")
+    return {"mp4": write_clip(root / "c.mp4", 0.4, size=(64, 48)), "wav": write_clip(root / "c.wav", 0.4),
+            "flv": write_clip(root / "c.flv", 0.4, size=(64, 48))}
+
+
+def _copy(src, dst):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def test_dfew_layout(tmp_path, tiny_media):
+    split = tmp_path / "EmoLabel_DataSplit"
+    (split / "test(single-labeled)").mkdir(parents=True)
+    (split / "train(single-labeled)").mkdir(parents=True)
+    (split / "test(single-labeled)" / "set_1.csv").write_text("video_name,label\n1,4\n2,1\n3,7\n")
+    (split / "train(single-labeled)" / "set_1.csv").write_text("video_name,label\n10,2\n")
+    for name in ("00001", "00002", "00010"):
+        _copy(tiny_media["mp4"], tmp_path / "Clip" / "original" / f"{name}.mp4")
+    items = load_items("dfew", tmp_path)
+    assert [(i.id, i.label) for i in items] == [("00001", "angry"), ("00002", "happy"), ("00003", "fear")]
+    report = check("dfew", tmp_path)
+    assert report.missing == [str(tmp_path / "Clip" / "00003.mp4")] and not report.ok
+    assert len(load_items("dfew", tmp_path, "all")) == 4
+    with pytest.raises(DatasetError, match="set_2.csv"):
+        load_items("dfew", tmp_path, fold=2)
+
+
+def test_mafw_layout(tmp_path, tiny_media):
+    sets = tmp_path / "Train & Test Set" / "single" / "no_caption" / "set_1"
+    sets.mkdir(parents=True)
+    (sets / "test.txt").write_text("00025.mp4 anger\n00026.mp4 contempt\n00027.mp4 helplessness\n")
+    (sets / "train.txt").write_text("00001.mp4 happiness\n")
+    for name in ("00025", "00026", "00027"):
+        _copy(tiny_media["mp4"], tmp_path / "data" / "clips" / f"{name}.mp4")
+    items = load_items("mafw", tmp_path)
+    assert [i.label for i in items] == ["angry", "contemptuous", "helpless"]
+    assert check("mafw", tmp_path).ok
+    assert check("mafw", tmp_path, "train").missing  # 00001.mp4 is not there
+
+
+def test_ravdess_layout(tmp_path, tiny_media):
+    names = ["01-01-05-01-01-01-02", "02-01-06-01-01-01-22", "03-01-02-02-01-01-22", "03-02-03-01-01-01-21",
+             "03-01-08-01-01-01-17"]
+    for n in names:
+        folder = tmp_path / f"Actor_{n[-2:]}"
+        _copy(tiny_media["wav" if n.startswith("03") else "mp4"], folder / f"{n}.{'wav' if n.startswith('03') else 'mp4'}")
+    test = load_items("ravdess", tmp_path)
+    assert sorted(i.label for i in test) == ["calm", "fear", "happy"]
+    assert {i.speaker for i in test} == {"actor-21", "actor-22"}
+    assert [i.label for i in load_items("ravdess", tmp_path, "test", modality="audio", channel="speech")] == ["calm"]
+    assert [i.label for i in load_items("ravdess", tmp_path, "dev")] == ["surprise"]
+    assert [i.meta["sex"] for i in load_items("ravdess", tmp_path, "train")] == ["female"]
+
+
+def test_cremad_layout_and_perceived_labels(tmp_path, tiny_media):
+    for name, folder, kind in (("1001_DFA_ANG_XX", "VideoFlash", "flv"), ("1040_IEO_SAD_HI", "AudioWAV", "wav"),
+                               ("1041_TIE_NEU_XX", "AudioWAV", "wav")):
+        _copy(tiny_media[kind], tmp_path / folder / f"{name}.{kind}")
+    (tmp_path / "processedResults").mkdir()
+    (tmp_path / "processedResults" / "summaryTable.csv").write_text(
+        '"","FileName","VoiceVote","VoiceLevel","FaceVote","FaceLevel","MultiModalVote","MultiModalLevel"\n'
+        '"1","1040_IEO_SAD_HI","N","60","N","70","N","65"\n"2","1041_TIE_NEU_XX","N","60","N","70","N","65"\n')
+    assert [(i.label, i.split) for i in load_items("cremad", tmp_path)] == [("sad", "test"), ("neutral", "test")]
+    assert [i.label for i in load_items("cremad", tmp_path, perceived=True)] == ["neutral", "neutral"]
+    assert [i.label for i in load_items("cremad", tmp_path, "all", media="video")] == ["angry"]
+
+
+def test_mer2023_manifest_and_r1omni(tmp_path, tiny_media):
+    _copy(tiny_media["mp4"], tmp_path / "video" / "sample_00000001.mp4")
+    (tmp_path / "label-disdim.csv").write_text("name,discrete,valence\nsample_00000001,worried,-1\n")
+    assert [(i.id, i.label) for i in load_items("mer2023", tmp_path)] == [("sample_00000001", "worried")]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"path": "video/sample_00000001.mp4", "label": "Anger", "speaker": "s1", "split": "test"}) + "\n")
+    items = load_items("manifest", manifest, labels="dfew")
+    assert items[0].label == "angry" and items[0].path == str(tmp_path / "video" / "sample_00000001.mp4")
+    manifest.write_text('{"path": "x.mp4", "label": "banana"}\n')
+    with pytest.raises(DatasetError, match="m.jsonl:1"):
+        load_items("manifest", manifest)
+    r1 = tmp_path / "train.json"
+    r1.write_text(json.dumps([{"video": "video/sample_00000001.mp4", "conversations": [
+        {"from": "human", "value": "<video>\n<audio>\nAs an emotional recognition expert; ..."},
+        {"from": "gpt", "value": "<think>...</think>\n<answer>anxious</answer>"}]}]))
+    assert [i.label for i in load_items("r1omni", r1)] == ["anxious"]
+
+
+class CountingPredictor:
+    """A test double standing in for a model: reads the file's headers (so a corrupt file fails as it would in
+    a real model) and answers from the file name."""
+
+    name = "counting"
+    calls = 0
+    stop_after = None
+
+    def __init__(self, **_):
+        pass
+
+    def predict(self, path, labels="dfew"):
+        CountingPredictor.calls += 1
+        if CountingPredictor.stop_after is not None and CountingPredictor.calls > CountingPredictor.stop_after:
+            raise KeyboardInterrupt  # a kill in the middle of the run
+        from omniemo import probe
+
+        probe(path)
+        label = "angry" if "ANG" in str(path) else "neutral"
+        return Prediction(path=str(path), label=label, probabilities={label: 1.0},
+                          output=f"<think>x</think>\n<answer>{label}</answer>")
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    import omniemo.predictor as predictor_module
+
+    real = predictor_module.get_predictor
+    monkeypatch.setattr(predictor_module, "get_predictor",
+                        lambda backend="pipeline", **o: CountingPredictor() if backend == "counting" else real(backend, **o))
+    CountingPredictor.calls, CountingPredictor.stop_after = 0, None
+    return CountingPredictor
+
+
+def _cremad_root(tmp_path, tiny_media):
+    for name in ("1031_DFA_ANG_XX", "1032_DFA_ANG_XX", "1033_DFA_SAD_XX", "1034_DFA_NEU_XX"):
+        _copy(tiny_media["wav"], tmp_path / "AudioWAV" / f"{name}.wav")
+    (tmp_path / "AudioWAV" / "1035_bad_FEA_XX.wav").write_bytes(b"")  # not a CREMA-D name: ignored
+    (tmp_path / "AudioWAV" / "1036_DFA_FEA_XX.wav").write_bytes(b"RIFF garbage, not audio" * 10)  # fails to open
+    return tmp_path
+
+
+def test_eval_resumes_after_a_kill_and_records_errors(tmp_path, tiny_media, counting):
+    root = _cremad_root(tmp_path / "cremad", tiny_media)
+    out = tmp_path / "run"
+    config = EvalConfig(dataset="cremad", root=str(root), out_dir=str(out), model="counting")
+    counting.stop_after = 3
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(config)
+    assert len(finished_ids(out / "predictions.jsonl")) == 3  # nothing finished was lost
+    counting.stop_after = None
+    counting.calls = 0
+    summary = run_eval(config)
+    assert counting.calls == 2 and summary["ran_now"] == 2  # only the unfinished items ran
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 5 and [r["id"] for r in rows if "error" in r] == ["1036_DFA_FEA_XX.wav"]
+    assert "1036_DFA_FEA_XX.wav" in rows[-1]["error"] or any("1036" in r.get("error", "") for r in rows)
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["errors"] == 1 and scores["paper"]["n"] == 5
+    assert scores["paper"]["war"] == pytest.approx(3 / 5)  # two angry + one neutral right; sad and the error wrong
+    assert (out / "confusion-paper.png").stat().st_size > 1000 and (out / "run.json").exists()
+
+
+def test_eval_table(tmp_path, tiny_media, counting):
+    root = _cremad_root(tmp_path / "cremad", tiny_media)
+    out = tmp_path / "run"
+    run_eval(EvalConfig(dataset="cremad", root=str(root), out_dir=str(out), model="counting"))
+    markdown, csv_text = comparison_table([out])
+    assert "| omniemo counting |" in markdown and "R1-Omni (published, R1-Omni paper)" in markdown
+    assert "65.83" in markdown and "RAVDESS (UAR) △" in markdown
+    assert csv_text.splitlines()[0].startswith("Method,CREMAD (WAR)")
+    result = CliRunner().invoke(main, ["eval", "table", str(out), "--protocol", "corrected", "--csv", str(tmp_path / "t.csv")])
+    assert result.exit_code == 0 and (tmp_path / "t.csv").exists()
+
+
+def test_eval_cli_on_real_samples(crema_samples, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["eval", "--dataset", "cremad", "--root", str(crema_samples), "--split", "all",
+                                       "--modalities", "audio", "--limit", "3", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["items"] == 3 and summary["in_distribution"] is True
+    assert summary["scores"]["paper"]["n"] == 3 and summary["scores"]["format_rate"] == 1.0
+    check_result = CliRunner().invoke(main, ["datasets", "check", "cremad", str(crema_samples), "--split", "all"])
+    assert check_result.exit_code == 0 and "12 items" in check_result.output
