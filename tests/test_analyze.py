@@ -48,11 +48,11 @@ def test_verify_catches_invented_claims(crema_predictions):
     p = crema_predictions["ANG"]
     forged = [dict(s) for s in p.reasoning]
     forged[0] = {**forged[0], "text": forged[0]["text"] + " The brows furrow at 7.0-9.0 s."}
-    forged[1] = {**forged[1], "text": "The face shows a probability of 0.93 of rage."}
+    forged[1] = {**forged[1], "text": "The face frowns 737 times, with a probability of 0.4321 of rage."}
     forged[2] = {**forged[2], "cues": ["face.wings"]}
     problems = verify(forged, p.evidence, p.fusion)
     assert any("7.0-9.0" in x for x in problems)
-    assert any("0.93" in x for x in problems)
+    assert any("737" in x for x in problems) and any("0.4321" in x for x in problems)
     assert any("face.wings" in x for x in problems)
 
 

@@ -315,16 +315,14 @@ def _audio(path, info, wanted, evidence: Evidence):
 
 
 def _voice_emotion(audio: np.ndarray, sample_rate: int, speech) -> Cue | None:
-    """The speech-emotion model's probabilities over the speech of the clip (padded by 0.2 s each side)."""
+    """The speech-emotion model's probabilities for the clip's audio (whole, as in training)."""
     from omniemo.perception import speech_emotion
 
     try:
         model = speech_emotion.default_model()
     except FileNotFoundError:
         return None  # weights not trained yet (a development checkout): no voice-emotion cue
-    a = max(0, int((speech[0][0] - 0.2) * sample_rate))
-    b = min(audio.size, int((speech[-1][1] + 0.2) * sample_rate))
-    probs = model.predict_proba(speech_emotion.clip_features(audio[a:b]))
+    probs = model.predict_proba(speech_emotion.clip_features(audio))
     top = int(np.argmax(probs))
     return Cue("voice.emotion", "voice", "emotion", model.labels[top], "label (RAVDESS emotions)", speech,
                speech_emotion.MODEL_NAME, confidence=round(float(probs[top]), 3),

@@ -74,7 +74,7 @@ def text_concepts(emotion_word_counts: dict[str, int], compound: float) -> dict[
         for c in ("angry", "sad", "fear", "disgust"):
             scores[c] += 0.5 * -compound
     if not emotion_word_counts and abs(compound) < 0.3:
-        scores["neutral"] += 1.0
+        scores["neutral"] += 0.3  # words without emotion words are weak evidence of a neutral state
     total = sum(scores.values())
     return {c: v / total for c, v in scores.items()}
 
