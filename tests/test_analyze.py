@@ -154,3 +154,16 @@ def test_report_renders_in_headless_chromium(crema_predictions, tmp_path):
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[:2] == (1600, 1100)
     assert image.std() > 20  # text, plots and frames were drawn, not a blank page
+
+
+def test_enrolment_uses_the_speaker_normalised_voice_model(ravdess_speech):
+    files = sorted(ravdess_speech.glob("03-01-*-24.flac"))
+    single = get_predictor("pipeline", modalities="audio").predict(files[0], "ravdess")
+    enrolled = get_predictor("pipeline", modalities="audio", enroll=files[1:12]).predict(files[0], "ravdess")
+    assert single.evidence.cue("voice.emotion").detail["variant"] == "single clip"
+    assert enrolled.evidence.cue("voice.emotion").detail["variant"] == "enrolled speaker (11 clips)"
+    assert single.probabilities != enrolled.probabilities
+    result = CliRunner().invoke(main, ["analyze", str(files[0]), "--labels", "ravdess", "--modalities", "audio",
+                                       "--enroll", str(files[1]), "--enroll", str(files[2]), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "enrolled speaker (2 clips)" in result.stdout

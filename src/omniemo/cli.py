@@ -144,7 +144,9 @@ on measured cues (see --json). Works with any subset of video, voice and words.
 @click.option("--report", "report_path", type=click.Path(path_type=Path),
               help="Write a self-contained HTML report (a folder when several clips are given).")
 @click.option("--timeline", "with_timeline", is_flag=True, help="Add per-5-second emotions (for long clips).")
-def analyze_command(clips, labels, backend, fps, modalities, as_json, report_path, with_timeline) -> None:
+@click.option("--enroll", "enroll", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Clips of the same speaker (repeat, or a folder): the voice model normalises by this speaker.")
+def analyze_command(clips, labels, backend, fps, modalities, as_json, report_path, with_timeline, enroll) -> None:
     from omniemo.labels import get_labelset
     from omniemo.perception.models import ModelUnavailableError, quiet_native_stderr
     from omniemo.predictor import get_predictor
@@ -153,12 +155,19 @@ def analyze_command(clips, labels, backend, fps, modalities, as_json, report_pat
         labelset = get_labelset(labels)
     except ValueError as exc:
         _fail(str(exc))
+    enroll_files = [f for p in enroll for f in (sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p])]
+    options = {"enroll": enroll_files} if enroll_files else {}
+    try:  # one predictor for the batch: models and the speaker enrolment are prepared once
+        with quiet_native_stderr():
+            predictor = get_predictor(backend, fps=fps, modalities=modalities, timeline=with_timeline,
+                                      keep_keyframes=report_path is not None, **options)
+    except (MediaError, ValueError) as exc:
+        _fail(f"enrolment: {exc}")
     failed = 0
     for clip in clips:
         try:
             with quiet_native_stderr() as stderr, _progress(clip, stderr) as update:
-                predictor = get_predictor(backend, fps=fps, modalities=modalities, timeline=with_timeline,
-                                          keep_keyframes=report_path is not None, progress=update)
+                predictor.progress = update
                 prediction = predictor.predict(clip, labelset)
         except (MediaError, ModelUnavailableError, ValueError) as exc:
             failed += 1

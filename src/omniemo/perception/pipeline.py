@@ -55,8 +55,13 @@ def extract_cues(
     modalities: str | tuple[str, ...] | None = None,
     progress: Callable[[float, float], None] | None = None,
     keep_keyframes: bool = False,
+    speaker=None,
 ) -> Evidence:
-    """Measure every requested modality of ``path``. Raises a MediaError if the file cannot be read at all."""
+    """Measure every requested modality of ``path``. Raises a MediaError if the file cannot be read at all.
+
+    ``speaker``: a SpeakerProfile from ``speech_emotion.enroll_clips`` (several clips of the same speaker);
+    the voice emotion then uses the speaker-normalised model instead of the single-clip one.
+    """
     wanted = parse_modalities(modalities) if not isinstance(modalities, tuple) else modalities
     info = probe(path)
     evidence = Evidence(clip=info.to_dict(), settings={"fps": fps, "body_fps": min(fps, BODY_FPS),
@@ -73,7 +78,7 @@ def extract_cues(
                 evidence.modalities[m] = ModalityReport(ABSENT, reason="the file has no video stream")
     audio_wanted = [m for m in AUDIO_MODALITIES if m in wanted]
     if audio_wanted:
-        _audio(path, info, audio_wanted, evidence)
+        _audio(path, info, audio_wanted, evidence, speaker)
     evidence.modalities = {m: evidence.modalities[m] for m in MODALITIES}
     return evidence
 
@@ -278,7 +283,7 @@ def _pulse_report(path, times, main):
     return ModalityReport(PRESENT, model=m, summary=summary), [cue]
 
 
-def _audio(path, info, wanted, evidence: Evidence):
+def _audio(path, info, wanted, evidence: Evidence, speaker=None):
     if not info.has_audio:
         for m in wanted:
             evidence.modalities[m] = ModalityReport(ABSENT, reason="the file has no audio track")
@@ -302,7 +307,7 @@ def _audio(path, info, wanted, evidence: Evidence):
         evidence.modalities["voice"], cues = _voice_report(measured)
         evidence.cues += cues
         t0 = time.perf_counter()
-        emotion = _voice_emotion(clip.audio, clip.sample_rate, measured["speech_spans"])
+        emotion = _voice_emotion(clip.audio, measured["speech_spans"], speaker)
         if emotion is not None:
             evidence.cues.append(emotion)
             evidence.modalities["voice"].summary["emotion_probabilities"] = emotion.detail["probabilities"]
@@ -314,7 +319,7 @@ def _audio(path, info, wanted, evidence: Evidence):
         evidence.timings["words"] = round(time.perf_counter() - t0, 3)
 
 
-def _voice_emotion(audio: np.ndarray, sample_rate: int, speech) -> Cue | None:
+def _voice_emotion(audio: np.ndarray, speech, speaker=None) -> Cue | None:
     """The speech-emotion model's probabilities for the clip's audio (whole, as in training)."""
     from omniemo.perception import speech_emotion
 
@@ -322,12 +327,12 @@ def _voice_emotion(audio: np.ndarray, sample_rate: int, speech) -> Cue | None:
         model = speech_emotion.default_model()
     except FileNotFoundError:
         return None  # weights not trained yet (a development checkout): no voice-emotion cue
-    probs = model.predict_proba(speech_emotion.clip_features(audio))
+    probs = model.predict_proba(speech_emotion.clip_features(audio), speaker=speaker)
     top = int(np.argmax(probs))
     return Cue("voice.emotion", "voice", "emotion", model.labels[top], "label (RAVDESS emotions)", speech,
                speech_emotion.MODEL_NAME, confidence=round(float(probs[top]), 3),
                detail={"probabilities": {label: round(float(p), 4) for label, p in zip(model.labels, probs)},
-                       "variant": "single clip"})
+                       "variant": f"enrolled speaker ({speaker.clips} clips)" if speaker else "single clip"})
 
 
 def _voice_report(v: dict):

@@ -132,6 +132,21 @@ class SpeechEmotionModel:
         return p[0] if np.ndim(features) == 1 else p
 
 
+def enroll_clips(paths, model: SpeechEmotionModel | None = None) -> SpeakerProfile:
+    """A speaker profile from several clips of the same speaker (any media files with audio)."""
+    from omniemo.media import load_clip
+
+    model = model or default_model()
+    features = []
+    for path in paths:
+        audio = load_clip(path, sampling=None).audio
+        if audio.size >= SAMPLE_RATE // 2:
+            features.append(clip_features(audio))
+    if len(features) < 2:
+        raise ValueError(f"enrolment needs at least 2 clips with 0.5 s of audio; got {len(features)} of {len(list(paths))}")
+    return model.enroll(features)
+
+
 @lru_cache(maxsize=1)
 def default_model() -> SpeechEmotionModel:
     return SpeechEmotionModel.load()

@@ -37,14 +37,18 @@ class CuePipeline:
     name = "pipeline"
 
     def __init__(self, fps: float = 5.0, modalities: str | None = None, timeline: bool = False,
-                 keep_keyframes: bool = False, progress=None):
+                 keep_keyframes: bool = False, progress=None, enroll: list | None = None):
+        """``enroll``: several clips of the speaker, for the speaker-normalised voice model."""
+        from omniemo.perception.speech_emotion import enroll_clips
+
         self.fps, self.modalities, self.timeline = fps, modalities, timeline
         self.keep_keyframes, self.progress = keep_keyframes, progress
+        self.speaker = enroll_clips(enroll) if enroll else None
 
     def predict(self, path: str | Path, labels: str | LabelSet = "dfew") -> Prediction:
         labelset = get_labelset(labels)
         ev = extract_cues(path, fps=self.fps, modalities=self.modalities, progress=self.progress,
-                          keep_keyframes=self.keep_keyframes)
+                          keep_keyframes=self.keep_keyframes, speaker=self.speaker)
         fusion = fuse(modality_inputs(ev), labelset)
         sentences = build_reasoning(ev, fusion)
         missing = [m for m, r in ev.modalities.items() if r.status in ("absent", "not_measurable") and m in ("face", "voice", "words")]
@@ -55,11 +59,11 @@ class CuePipeline:
         )
         prediction.fusion = fusion
         if self.timeline:
-            prediction.timeline = timeline(path, ev, labelset)
+            prediction.timeline = timeline(path, ev, labelset, speaker=self.speaker)
         return prediction
 
 
-def timeline(path: str | Path, ev: Evidence, labelset: LabelSet, window: float = TIMELINE_WINDOW) -> list[dict]:
+def timeline(path: str | Path, ev: Evidence, labelset: LabelSet, window: float = TIMELINE_WINDOW, speaker=None) -> list[dict]:
     """Per-window fused emotion: face frames, the voice model on the window's speech, the window's words."""
     from omniemo.media import load_clip
     from omniemo.perception import speech_emotion
@@ -84,7 +88,7 @@ def timeline(path: str | Path, ev: Evidence, labelset: LabelSet, window: float =
         if audio.size and talk >= 0.5:
             model = model or speech_emotion.default_model()
             segment = audio[int(start * 16000):int(end * 16000)]
-            p = model.predict_proba(speech_emotion.clip_features(segment))
+            p = model.predict_proba(speech_emotion.clip_features(segment), speaker=speaker)
             inputs["voice"] = dict(zip(model.labels, p.tolist()))
         said = [w["word"] for w in words if start <= w["start"] < end]
         if said:
