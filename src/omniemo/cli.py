@@ -429,7 +429,9 @@ def train_group() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True, help="Processes for feature extraction.")
 @click.option("--no-baseline", is_flag=True, help="Skip the classic openSMILE recipe run beside it.")
-def train_speech_emotion(ravdess_root, cremad_root, out_dir, cache, seed, workers, no_baseline) -> None:
+@click.option("--enrolled-speaker-only", is_flag=True,
+              help="Give the enrolled model speaker-normalised features only (by default it also gets the training-normalised ones).")
+def train_speech_emotion(ravdess_root, cremad_root, out_dir, cache, seed, workers, no_baseline, enrolled_speaker_only) -> None:
     """Train the speech-emotion model (speaker-independent splits) and write weights + model card.
 
     Train RAVDESS actors 01-16 + CREMA-D 1001-1024, choose on 17-20 + 1025-1030, report on RAVDESS 21-24.
@@ -438,7 +440,8 @@ def train_speech_emotion(ravdess_root, cremad_root, out_dir, cache, seed, worker
     from omniemo.train.speech_emotion import SpeechEmotionConfig, train
 
     config = SpeechEmotionConfig(ravdess_root=ravdess_root, cremad_root=cremad_root, out_dir=out_dir, cache=cache,
-                                 seed=seed, workers=workers, baseline=not no_baseline)
+                                 seed=seed, workers=workers, baseline=not no_baseline,
+                                 enrolled_with_global=not enrolled_speaker_only)
     try:
         report = train(config)
     except ValueError as exc:

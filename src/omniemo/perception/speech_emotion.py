@@ -124,6 +124,8 @@ class SpeechEmotionModel:
             variant, z = "single", (x - self.global_mean) / self.global_std
         else:
             variant, z = "enrolled", (x - speaker.mean) / speaker.std
+            if self.card.get("enrolled_with_global"):
+                z = np.hstack([z, (x - self.global_mean) / self.global_std])
         w, b = self.weights[variant]
         logits = (z @ w.T + b) / self.temperature[variant]
         logits -= logits.max(axis=1, keepdims=True)

@@ -48,6 +48,7 @@ class SpeechEmotionConfig:
     seed: int = 0
     workers: int = 2
     baseline: bool = True  # run the classic openSMILE recipe beside it
+    enrolled_with_global: bool = True  # enrolled variant sees speaker- and training-normalised features (chosen on dev: 73.5 vs 70.7 mean dev UAR)
     c_grid: tuple[float, ...] = C_GRID
     notes: list[str] = field(default_factory=list)
 
@@ -212,7 +213,11 @@ def train(config: SpeechEmotionConfig) -> dict:
     speakers = np.array([it.speaker for it in items])
     train_rows = split == "train"
     mean, std = x[train_rows].mean(axis=0), x[train_rows].std(axis=0) + 1e-6
-    variants = {"single": _standardise(x, mean, std), "enrolled": speaker_normalise(x, speakers)}
+    single_z = _standardise(x, mean, std)
+    enrolled_z = speaker_normalise(x, speakers)
+    if config.enrolled_with_global:
+        enrolled_z = np.hstack([enrolled_z, single_z])
+    variants = {"single": single_z, "enrolled": enrolled_z}
 
     def evaluate(model, z, rows, corp):
         proba = _proba_in(model, z[rows], LABELS)
@@ -235,7 +240,7 @@ def train(config: SpeechEmotionConfig) -> dict:
             dev_choice[c] = float(np.mean(uars))
         best_c = max(dev_choice, key=dev_choice.get)
         model = _fit(z[train_rows], y[train_rows], best_c, config.seed)
-        w = np.zeros((len(LABELS), x.shape[1]))
+        w = np.zeros((len(LABELS), z.shape[1]))
         b = np.zeros(len(LABELS))
         for j, cls in enumerate(model.classes_):
             w[LABELS.index(cls)], b[LABELS.index(cls)] = model.coef_[j], model.intercept_[j]
@@ -260,6 +265,7 @@ def train(config: SpeechEmotionConfig) -> dict:
         report["baseline"] = classic_recipe(items, feats, config)
 
     card = {"name": MODEL_NAME, "labels": list(LABELS), "seed": config.seed, "features": int(x.shape[1]),
+            "enrolled_with_global": config.enrolled_with_global,
             "data": report["data"], "scores": report, "licence": "CC BY-NC-SA 4.0 (trained on RAVDESS)"}
     model = SpeechEmotionModel(tuple(LABELS), mean, std, weights, temperature, card)
     out_dir = Path(config.out_dir)
@@ -319,8 +325,10 @@ def model_card(report: dict, config: SpeechEmotionConfig) -> str:
         "(class-balanced), one per variant, temperature-scaled on the dev speakers (negative log-likelihood).",
         "",
         "- `single`: one clip alone; features standardised with the training statistics.",
-        "- `enrolled`: features standardised with the speaker's own statistics from several clips (enrolment);",
-        "  on the test actors this uses all of that actor's clips (transductive, as the openSMILE peer's figures).",
+        "- `enrolled`: features standardised with the speaker's own statistics from several clips (enrolment),",
+        "  next to the same features standardised with the training statistics (this pairing was chosen on the dev",
+        "  speakers: mean dev UAR 73.5 against 70.7 for speaker-normalised features alone); on the test actors the",
+        "  enrolment uses all of that actor's clips (transductive, as the openSMILE peer's figures).",
         "",
         f"Trained by `omniemo train speech-emotion` (seed {config.seed}); deterministic.",
         "",
