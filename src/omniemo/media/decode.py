@@ -99,21 +99,7 @@ def load_clip(
     Raises a MediaError subclass (naming the file and the cause) when the file cannot be used.
     """
     path = Path(path)
-    container = open_container(path)
-    try:
-        info = _probe_container(path, container)
-    except av.error.FFmpegError as exc:
-        container.close()
-        raise CorruptMediaError(path, f"unreadable stream headers ({exc})") from exc
-    except MediaError:
-        container.close()
-        raise
-    if max_duration is not None and info.duration > max_duration:
-        container.close()
-        raise MediaTooLargeError(
-            path, f"duration {info.duration:.0f} s exceeds the limit of {max_duration:.0f} s (raise max_duration)"
-        )
-
+    container, info = _open_checked(path, max_duration)
     notes = list(info.notes)
     strategy = parse_sampling(sampling) if sampling is not None else None
     frames = np.zeros((0, 0, 0, 3), np.uint8)
@@ -147,6 +133,30 @@ def _describe(strategy: FrameSampling | None) -> str:
     return f"{strategy.name}:{arg}"
 
 
+def _open_checked(path: Path, max_duration: float | None):
+    """(open container, MediaInfo), after the max-duration guard; the container is closed on any failure."""
+    container = open_container(path)
+    try:
+        info = _probe_container(path, container)
+        if max_duration is not None and info.duration > max_duration:
+            raise MediaTooLargeError(
+                path, f"duration {info.duration:.0f} s exceeds the limit of {max_duration:.0f} s (raise max_duration)")
+    except av.error.FFmpegError as exc:
+        container.close()
+        raise CorruptMediaError(path, f"unreadable stream headers ({exc})") from exc
+    except MediaError:
+        container.close()
+        raise
+    return container, info
+
+
+def _video_stream(container, info: MediaInfo):
+    """The first video stream, threaded, and the time tolerance for matching frames (half a frame)."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return stream, (0.5 / info.fps if info.fps else 1e-3)
+
+
 def _output_size(info: MediaInfo, max_side: int | None) -> tuple[int, int]:
     w, h = info.width or 0, info.height or 0
     if max_side and max(w, h) > max_side:
@@ -165,14 +175,12 @@ def _decode_video(path, container, info, strategy, max_side, max_frame_bytes, no
             f"{len(plan.times)} frames of {out_w}x{out_h} need {needed / 2**30:.1f} GiB, over the "
             f"{max_frame_bytes / 2**30:.1f} GiB budget (lower the frame rate or set max_side)",
         )
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    tol = 0.5 / info.fps if info.fps else 1e-3
     # One preallocated array: no list of frames to stack (which would double the peak).
     frames = np.zeros((len(plan.times) + plan.pad_black, out_h, out_w, 3), np.uint8)
     times = np.full(len(frames), np.nan)
     count = 0
-    for count, (time, array) in enumerate(_frames_at(container, stream, plan.times, tol, notes, out_w, out_h), 1):
+    frames_at = _frames_at(container, *_video_stream(container, info), plan.times, notes, out_w, out_h)
+    for count, (time, array) in enumerate(frames_at, 1):
         frames[count - 1], times[count - 1] = array, time
     if count == 0:
         raise CorruptMediaError(path, "the video stream has no decodable frame")
@@ -184,7 +192,7 @@ def _decode_video(path, container, info, strategy, max_side, max_frame_bytes, no
     return frames, times
 
 
-def _frames_at(container, stream, targets, tol, notes, width, height):
+def _frames_at(container, stream, tol, targets, notes, width, height):
     """Yield (time, RGB array) for each target time: the last frame shown at or before it (else the next).
 
     Frames are converted as soon as they are chosen, so no decoded frame is held longer than needed.
@@ -237,19 +245,13 @@ def iter_frames(
     """
     path = Path(path)
     notes = notes if notes is not None else []
-    container = open_container(path)
+    container, info = _open_checked(path, max_duration)
     try:
-        info = _probe_container(path, container)
-        if max_duration is not None and info.duration > max_duration:
-            raise MediaTooLargeError(path, f"duration {info.duration:.0f} s exceeds the limit of {max_duration:.0f} s")
         if not info.has_video:
             return
         plan = parse_sampling(sampling).plan(info)
         out_w, out_h = _output_size(info, max_side)
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        tol = 0.5 / info.fps if info.fps else 1e-3
-        yield from _frames_at(container, stream, plan.times, tol, notes, out_w, out_h)
+        yield from _frames_at(container, *_video_stream(container, info), plan.times, notes, out_w, out_h)
     except av.error.FFmpegError as exc:
         raise CorruptMediaError(path, f"unreadable video ({exc})") from exc
     finally:

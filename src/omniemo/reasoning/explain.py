@@ -27,11 +27,20 @@ def _sentence(text: str, cues: list, spans=None) -> dict:
     return {"text": text, "cues": [c.id for c in cues], "spans": [list(s) for s in (spans or [])]}
 
 
+def _absent(ev: Evidence, modality: str, text: str) -> list[dict] | None:
+    """None when the modality is present; otherwise the sentence saying why it is missing ([] if not asked for)."""
+    report = ev.modalities.get(modality)
+    if report is not None and report.status == "present":
+        return None
+    if report is None or report.status == "skipped":
+        return []
+    return [{"text": f"{text} ({report.reason}).", "cues": [], "spans": [], "missing": modality}]
+
+
 def face_sentences(ev: Evidence) -> list[dict]:
-    if not ev.present("face"):
-        report = ev.modalities.get("face")
-        return [] if report is None or report.status == "skipped" else [
-            {"text": f"No face could be read ({report.reason}).", "cues": [], "spans": [], "missing": "face"}]
+    missing = _absent(ev, "face", "No face could be read")
+    if missing is not None:
+        return missing
     out = []
     expressions = sorted((c for c in ev.cues_of("face") if c.name.startswith("expression.")), key=lambda c: -c.value)
     top = expressions[0]
@@ -97,11 +106,9 @@ def _level(value: float, low: float, high: float, words: tuple[str, str, str]) -
 
 
 def voice_sentences(ev: Evidence) -> list[dict]:
-    report = ev.modalities.get("voice")
-    if report is None or report.status == "skipped":
-        return []
-    if report.status != "present":
-        return [{"text": f"No voice evidence ({report.reason}).", "cues": [], "spans": [], "missing": "voice"}]
+    missing = _absent(ev, "voice", "No voice evidence")
+    if missing is not None:
+        return missing
     out = []
     speech, pauses = ev.cue("voice.speech"), ev.cue("voice.pauses")
     pitch, prange, rate = ev.cue("voice.pitch_level"), ev.cue("voice.pitch_range"), ev.cue("voice.speaking_rate")
@@ -141,11 +148,9 @@ def voice_sentences(ev: Evidence) -> list[dict]:
 
 
 def words_sentences(ev: Evidence) -> list[dict]:
-    report = ev.modalities.get("words")
-    if report is None or report.status == "skipped":
-        return []
-    if report.status != "present":
-        return [{"text": f"No words to read ({report.reason}).", "cues": [], "spans": [], "missing": "words"}]
+    missing = _absent(ev, "words", "No words to read")
+    if missing is not None:
+        return missing
     transcript, sentiment = ev.cue("words.transcript"), ev.cue("words.sentiment")
     emotions = [c for c in ev.cues_of("words") if c.name.startswith("emotion.")]
     tone = "positive" if sentiment.value >= 0.3 else "negative" if sentiment.value <= -0.3 else "about neutral"
