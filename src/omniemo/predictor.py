@@ -24,6 +24,7 @@ class Prediction:
     missing_modalities: list[str] = field(default_factory=list)
     backend: str = ""
     evidence: Any = None  # an Evidence record for the cue pipeline
+    fusion: Any = None  # the cue pipeline's Fusion (per-modality distributions, weights)
     timeline: list[dict] | None = None
 
     def to_dict(self, with_evidence: bool = True) -> dict:

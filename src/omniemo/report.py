@@ -20,9 +20,7 @@ AI_ACT = ("The EU AI Act prohibits emotion recognition in workplaces and educati
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    _pyplot().close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -39,12 +37,17 @@ def _frame_png(frame: np.ndarray, box) -> str:
     return "data:image/png;base64," + base64.b64encode(data.tobytes()).decode()
 
 
-def _expression_plot(face) -> str | None:
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # no display: render to memory
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _expression_plot(face) -> str | None:
+    plt = _pyplot()
     times = np.array(face.series["times"], dtype=float)
     fig, ax = plt.subplots(figsize=(8, 2.6))
     for key, values in face.series.items():
@@ -59,11 +62,7 @@ def _expression_plot(face) -> str | None:
 
 
 def _voice_plot(voice, speech_spans) -> str | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     series = voice.series
     if not series.get("times"):
         return None

@@ -160,6 +160,10 @@ def cremad_items(root: Path, split: str = "test", media: str = "any", perceived:
                 vote = row["MultiModalVote"].split(":")[0]
                 if vote in CREMAD.codes:
                     votes[row["FileName"]] = CREMAD.from_code(vote)
+    sexes = {}
+    for table in root.rglob("VideoDemographics.csv"):
+        with table.open(newline="") as handle:
+            sexes = {row["ActorID"]: row["Sex"].lower() for row in csv.DictReader(handle)}
     items = []
     for path in sorted(root.rglob("*")):
         m = CREMAD_NAME.match(path.stem)
@@ -172,7 +176,8 @@ def cremad_items(root: Path, split: str = "test", media: str = "any", perceived:
         if label is None:
             continue
         items.append(Item(f"{path.stem}{path.suffix.lower()}", str(path), label, speaker=f"actor-{actor}",
-                          split=cremad_split(int(actor)), meta={"sentence": sentence, "level": level, "acted": CREMAD.from_code(emotion)}))
+                          split=cremad_split(int(actor)), meta={"sentence": sentence, "level": level, "acted": CREMAD.from_code(emotion),
+                                                            "sex": sexes.get(actor, "unknown")}))
     return _select(items, split)
 
 

@@ -56,8 +56,8 @@ class CuePipeline:
             path=str(path), label=fusion.label, probabilities=fusion.probabilities,
             output=render_output(reasoning_text(sentences), fusion.label), reasoning=sentences,
             contributions=fusion.contributions, missing_modalities=missing, backend=self.name, evidence=ev,
+            fusion=fusion,
         )
-        prediction.fusion = fusion
         if self.timeline:
             prediction.timeline = timeline(path, ev, labelset, speaker=self.speaker)
         return prediction

@@ -12,7 +12,6 @@ eGeMAPS functionals, linear SVM / logistic regression, C chosen on the dev actor
 
 from __future__ import annotations
 
-import csv
 import json
 import multiprocessing
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from omniemo.data import datasets as data
 from omniemo.eval.metrics import score
 from omniemo.labels import CREMAD, RAVDESS
 
@@ -54,38 +54,16 @@ class SpeechEmotionConfig:
 
 
 def ravdess_items(root: Path) -> list[Item]:
-    items = []
-    for path in sorted(Path(root).rglob("03-01-*.*")):
-        parts = path.stem.split("-")
-        if len(parts) != 7 or path.suffix.lower() not in (".wav", ".flac"):
-            continue
-        actor = int(parts[6])
-        split = "train" if actor <= 16 else "dev" if actor <= 20 else "test"
-        items.append(Item(str(path), "ravdess", f"ravdess-{actor:02d}", RAVDESS.from_code(parts[2]),
-                          "male" if actor % 2 else "female", split))
-    return items
+    """RAVDESS audio-only speech (03-01-*), through the dataset adapter."""
+    return [Item(i.path, "ravdess", i.speaker, i.label, i.meta["sex"], i.split)
+            for i in data.ravdess_items(Path(root), "all", modality="audio", channel="speech")]
 
 
 def cremad_items(root: Path) -> list[Item]:
-    root = Path(root)
-    sexes = {}
-    demographics = root / "VideoDemographics.csv"
-    if demographics.exists():
-        with demographics.open(newline="") as handle:
-            sexes = {row["ActorID"]: row["Sex"].lower() for row in csv.DictReader(handle)}
-    items = []
-    for path in sorted(root.glob("*.*")):
-        parts = path.stem.split("_")
-        if len(parts) != 4 or path.suffix.lower() not in (".wav", ".flac", ".mp3"):
-            continue
-        actor, sentence, emotion, _ = parts
-        if (actor, sentence) in DOUBTFUL_CREMAD or not actor.isdigit():
-            continue
-        number = int(actor)
-        split = "train" if number <= 1024 else "dev" if number <= 1030 else "test"
-        items.append(Item(str(path), "cremad", f"cremad-{actor}", CREMAD.from_code(emotion),
-                          sexes.get(actor, "unknown"), split))
-    return items
+    """CREMA-D, through the dataset adapter, without the sentence/actor pairs whose labels are doubtful."""
+    return [Item(i.path, "cremad", i.speaker, i.label, i.meta["sex"], i.split)
+            for i in data.cremad_items(Path(root), "all")
+            if (i.speaker.split("-")[1], i.meta["sentence"]) not in DOUBTFUL_CREMAD]
 
 
 def _features_worker(args):
