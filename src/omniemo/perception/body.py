@@ -72,17 +72,19 @@ def frame_features(lm: np.ndarray) -> dict[str, float]:
     return out
 
 
-def speeds(times: np.ndarray, landmarks: list[np.ndarray | None], index: int) -> np.ndarray:
-    """Speed of one landmark in shoulder widths per second between consecutive frames (NaN when unseen)."""
+def speeds(times: np.ndarray, landmarks: list[np.ndarray | None], index: int, widths: np.ndarray) -> np.ndarray:
+    """Speed of one landmark in shoulder widths per second between consecutive frames (NaN when unseen).
+
+    ``widths``: each frame's shoulder width in pixels (``frame_features``), computed once by the caller.
+    """
     out = np.full(len(times), np.nan)
     for k in range(1, len(times)):
         a, b = landmarks[k - 1], landmarks[k]
         if a is None or b is None or a[index, 2] < VISIBLE or b[index, 2] < VISIBLE:
             continue
-        width = frame_features(b)["shoulder_width_px"]
         dt = times[k] - times[k - 1]
-        if np.isfinite(width) and dt > 0:
-            out[k] = np.hypot(*(b[index, :2] - a[index, :2])) / width / dt
+        if np.isfinite(widths[k]) and dt > 0:
+            out[k] = np.hypot(*(b[index, :2] - a[index, :2])) / widths[k] / dt
     return out
 
 

@@ -166,8 +166,10 @@ def _body_report(pose_times, landmarks, times, energy, fps):
     period = 1.0 / min(fps, BODY_FPS)
     feats = [body.frame_features(lm) if lm is not None else None for lm in landmarks]
     col = lambda key: np.array([f[key] if f else np.nan for f in feats])  # noqa: E731
-    hand_speed = np.fmax(body.speeds(pose_times, landmarks, body.L_WRIST), body.speeds(pose_times, landmarks, body.R_WRIST))
-    head_speed = body.speeds(pose_times, landmarks, body.NOSE)
+    widths = col("shoulder_width_px")
+    hand_speed = np.fmax(body.speeds(pose_times, landmarks, body.L_WRIST, widths),
+                         body.speeds(pose_times, landmarks, body.R_WRIST, widths))
+    head_speed = body.speeds(pose_times, landmarks, body.NOSE, widths)
     hand_face, lean, raise_, openness = col("hand_to_face"), col("lean_deg"), col("shoulder_raise"), col("arm_openness")
     m = body.BODY_MODEL
 
