@@ -128,6 +128,39 @@ def score_command(predictions: Path, labels: str, protocol: str, bootstrap: int,
                    f"strict (reference) accuracy {100 * extra['strict_accuracy']:.2f} %")
 
 
+_MODEL_OPTIONS = [
+    click.option("--model-path", type=click.Path(path_type=Path),
+                 help="Omni backends: the checkpoint folder (HumanOmni/R1-Omni, or Qwen2.5-Omni).", default=None),
+    click.option("--vision-tower", type=click.Path(path_type=Path), default=None,
+                 help="humanomni: SigLIP folder (else $OMNIEMO_VISION_TOWER or the config's mm_vision_tower)."),
+    click.option("--audio-tower", type=click.Path(path_type=Path), default=None,
+                 help="humanomni: Whisper folder (else $OMNIEMO_AUDIO_TOWER or the config's mm_audio_tower)."),
+    click.option("--bert", type=click.Path(path_type=Path), default=None,
+                 help="humanomni: bert-base-uncased folder (else $OMNIEMO_BERT)."),
+    click.option("--device", default=None, help="Omni backends: cpu, cuda, cuda:1 ... (default: cuda if present)."),
+    click.option("--dtype", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+                 help="Omni backends: weights' precision (auto: bf16 on CUDA, fp32 on CPU)."),
+    click.option("--max-new-tokens", type=int, default=512, show_default=True, help="Omni backends: output length cap."),
+    click.option("--sample/--greedy", "do_sample", default=False, show_default=True,
+                 help="Omni backends: sample (temperature 1, top-k 50) instead of greedy decoding."),
+]
+
+
+def _with_model_options(function):
+    for option in reversed(_MODEL_OPTIONS):
+        function = option(function)
+    return function
+
+
+def _model_options(backend: str, model_kw: dict) -> dict:
+    """The omni options for an omni backend (fails early without --model-path); none for the pipeline."""
+    if backend == "pipeline":
+        return {}
+    if model_kw.get("model_path") is None:
+        _fail(f"--backend {backend} needs --model-path DIR (a checkpoint folder; `omniemo models tiny` makes one)")
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in model_kw.items() if v is not None}
+
+
 @main.command("analyze", help=f"""Emotion of each CLIP with grounded reasoning, offline on the CPU.
 
 Prints the reference format, <think>...</think> then <answer>label</answer>; every reasoning sentence rests
@@ -137,7 +170,8 @@ on measured cues (see --json). Works with any subset of video, voice and words.
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--labels", default="dfew", show_default=True,
               help="Label set: dfew, mafw, ravdess, cremad, mer2023, or a comma list of emotion words.")
-@click.option("--backend", default="pipeline", show_default=True, help="Predictor backend.")
+@click.option("--backend", type=click.Choice(["pipeline", "humanomni", "qwen-omni"]), default="pipeline",
+              show_default=True, help="pipeline: the CPU cue pipeline; humanomni / qwen-omni: an omni model (--model-path).")
 @click.option("--fps", type=float, default=5.0, show_default=True, help="Frames per second analysed.")
 @click.option("--modalities", default=None, help="Limit to: video, audio, text or modality names (default: all).")
 @click.option("--json", "as_json", is_flag=True, help="JSON: label, probabilities, contributions, reasoning with cue ids, evidence.")
@@ -146,7 +180,9 @@ on measured cues (see --json). Works with any subset of video, voice and words.
 @click.option("--timeline", "with_timeline", is_flag=True, help="Add per-5-second emotions (for long clips).")
 @click.option("--enroll", "enroll", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Clips of the same speaker (repeat, or a folder): the voice model normalises by this speaker.")
-def analyze_command(clips, labels, backend, fps, modalities, as_json, report_path, with_timeline, enroll) -> None:
+@_with_model_options
+def analyze_command(clips, labels, backend, fps, modalities, as_json, report_path, with_timeline, enroll,
+                    **model_kw) -> None:
     from omniemo.labels import get_labelset
     from omniemo.perception.models import ModelUnavailableError, quiet_native_stderr
     from omniemo.predictor import get_predictor
@@ -157,12 +193,17 @@ def analyze_command(clips, labels, backend, fps, modalities, as_json, report_pat
         _fail(str(exc))
     enroll_files = [f for p in enroll for f in (sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p])]
     options = {"enroll": enroll_files} if enroll_files else {}
+    if backend != "pipeline" and (report_path or with_timeline or enroll_files):
+        _fail("--report, --timeline and --enroll work with the cue pipeline (--backend pipeline) only")
+    options.update(_model_options(backend, model_kw))
     try:  # one predictor for the batch: models and the speaker enrolment are prepared once
         with quiet_native_stderr():
             predictor = get_predictor(backend, fps=fps, modalities=modalities, timeline=with_timeline,
                                       keep_keyframes=report_path is not None, **options)
     except (MediaError, ValueError) as exc:
-        _fail(f"enrolment: {exc}")
+        _fail(f"enrolment: {exc}" if backend == "pipeline" else str(exc))
+    except RuntimeError as exc:  # CheckpointError: the folder or one of its parts cannot be used
+        _fail(str(exc))
     failed = 0
     for clip in clips:
         try:
@@ -341,7 +382,10 @@ def datasets_check(name, root, split, fold, modality, channel, perceived, as_jso
 @click.option("--dataset", help="dfew, mafw, ravdess, cremad, mer2023, manifest or r1omni.")
 @click.option("--root", type=click.Path(path_type=Path), help="The dataset's folder (or manifest file).")
 @_with_dataset_options
-@click.option("--model", default="pipeline", show_default=True, help="Predictor backend.")
+@click.option("--model", type=click.Choice(["pipeline", "humanomni", "qwen-omni"]), default="pipeline", show_default=True,
+              help="Predictor backend (omni models take --model-path).")
+@click.option("--batch-size", type=int, default=1, show_default=True, help="Omni models: clips per model call.")
+@_with_model_options
 @click.option("--labels", default=None, help="Label set the model answers in (default: the dataset's).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes (each loads its own models).")
 @click.option("--limit", type=int, default=None, help="Only the first N items (a quick look).")
@@ -349,8 +393,8 @@ def datasets_check(name, root, split, fold, modality, channel, perceived, as_jso
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder: predictions.jsonl, scores.json, run.json, PNGs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
-def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, model, labels, workers, limit,
-               modalities, out_dir, as_json) -> None:
+def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, model, batch_size, labels, workers,
+               limit, modalities, out_dir, as_json, **model_kw) -> None:
     """Score a model on a dataset split: `omniemo eval --dataset NAME --root DIR --out DIR`.
 
     Resumable: predictions.jsonl grows as items finish, a re-run skips them, a failing file becomes an error
@@ -366,7 +410,8 @@ def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, mo
 
     config = EvalConfig(dataset=dataset, root=str(root), out_dir=str(out_dir), split=split, model=model, labels=labels,
                         workers=workers, limit=limit, dataset_options=_dataset_options(fold, modality, channel, perceived),
-                        model_options={"modalities": modalities} if modalities else {})
+                        model_options={**({"modalities": modalities} if modalities else {}),
+                                       **_model_options(model, model_kw)}, batch_size=batch_size)
     bar = None
 
     def progress(done, total):
@@ -381,7 +426,7 @@ def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, mo
 
         with quiet_native_stderr():
             summary = run_eval(config, progress=progress)
-    except (DatasetError, ValueError) as exc:
+    except (DatasetError, ValueError, RuntimeError) as exc:
         _fail(str(exc))
     finally:
         if bar is not None:
@@ -411,6 +456,28 @@ def eval_table(runs, protocol, csv_path, no_paper) -> None:
     click.echo(markdown)
     if csv_path:
         csv_path.write_text(csv_text, encoding="utf-8")
+
+
+@main.group("models")
+def models_group() -> None:
+    """Omni model checkpoints."""
+
+
+@models_group.command("tiny")
+@click.argument("kind", type=click.Choice(["humanomni", "qwen-omni"]))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True)
+def models_tiny(kind, out_dir, seed) -> None:
+    """Write a tiny random checkpoint in the real layout (smoke tests: its answers are noise)."""
+    if kind == "humanomni":
+        from omniemo.models.tiny import write_tiny_humanomni as write
+    else:
+        from omniemo.models.qwen_omni import write_tiny_qwen_omni as write
+    from omniemo.models.loading import quiet_transformers
+
+    quiet_transformers()
+    path = write(out_dir, seed=seed)
+    click.echo(f"{kind} tiny checkpoint: {path}  (omniemo analyze CLIP --backend {kind} --model-path {path})")
 
 
 @main.group("train")

@@ -46,10 +46,28 @@ class Predictor(Protocol):
     def predict(self, path: str | Path, labels: str | LabelSet = "dfew") -> Prediction: ...
 
 
+BACKENDS = ("pipeline", "humanomni", "qwen-omni")
+# options only the cue pipeline understands; omni backends are given the rest
+PIPELINE_ONLY = ("fps", "timeline", "keep_keyframes", "enroll")
+
+
 def get_predictor(backend: str = "pipeline", **options) -> Predictor:
-    """``pipeline`` (the default CPU cue pipeline); omni-model backends register here as they land."""
+    """``pipeline`` (the CPU cue pipeline, default), ``humanomni`` (HumanOmni/R1-Omni checkpoints) or
+    ``qwen-omni`` (Qwen2.5-Omni thinker); the omni backends need ``model_path``."""
     if backend == "pipeline":
         from omniemo.reasoning.analyze import CuePipeline
 
-        return CuePipeline(**options)
-    raise ValueError(f"unknown backend {backend!r}: available: pipeline")
+        return CuePipeline(**{k: v for k, v in options.items() if k not in OMNI_ONLY})
+    if backend in ("humanomni", "qwen-omni"):
+        from omniemo.models.backend import HumanOmniPredictor, QwenOmniPredictor
+
+        omni = {k: v for k, v in options.items() if k not in PIPELINE_ONLY and v is not None}
+        if not omni.get("model_path"):
+            raise ValueError(f"the {backend} backend needs a checkpoint folder (--model-path DIR)")
+        cls = HumanOmniPredictor if backend == "humanomni" else QwenOmniPredictor
+        return cls(**omni)
+    raise ValueError(f"unknown backend {backend!r}: available: {', '.join(BACKENDS)}")
+
+
+OMNI_ONLY = ("model_path", "vision_tower", "audio_tower", "bert", "device", "dtype", "max_new_tokens", "do_sample",
+             "temperature", "instruction", "score_labels")

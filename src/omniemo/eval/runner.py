@@ -33,7 +33,8 @@ class EvalConfig:
     workers: int = 1
     limit: int | None = None
     dataset_options: dict = field(default_factory=dict)  # e.g. fold, modality, channel
-    model_options: dict = field(default_factory=dict)  # e.g. fps, modalities
+    model_options: dict = field(default_factory=dict)  # e.g. fps, modalities, model_path
+    batch_size: int = 1  # clips per model call, for predictors with predict_batch (the omni models)
 
 
 def _predict_row(predictor, item: Item, labels: str) -> dict:
@@ -45,6 +46,21 @@ def _predict_row(predictor, item: Item, labels: str) -> dict:
         return {**base, "error": f"{type(exc).__name__}: {exc}", "seconds": round(time.perf_counter() - start, 3)}
     return {**base, "prediction": p.label, "output": p.output, "probabilities": p.probabilities,
             "missing_modalities": p.missing_modalities, "seconds": round(time.perf_counter() - start, 3)}
+
+
+def _predict_rows(predictor, items: list[Item], labels: str) -> list[dict]:
+    """One model call for the batch; if it fails (one bad file), each item alone, so only that one errs."""
+    if len(items) == 1:
+        return [_predict_row(predictor, items[0], labels)]
+    start = time.perf_counter()
+    try:
+        predictions = predictor.predict_batch([i.path for i in items], labels)
+    except Exception:
+        return [_predict_row(predictor, item, labels) for item in items]
+    seconds = round((time.perf_counter() - start) / len(items), 3)
+    return [{"id": i.id, "path": i.path, "label": i.label, "speaker": i.speaker, "prediction": p.label,
+             "output": p.output, "probabilities": p.probabilities, "missing_modalities": p.missing_modalities,
+             "seconds": seconds} for i, p in zip(items, predictions)]
 
 
 _WORKER = {}
@@ -97,10 +113,14 @@ def run_eval(config: EvalConfig, progress: Callable[[int, int], None] | None = N
             from omniemo.predictor import get_predictor
 
             predictor = get_predictor(config.model, **config.model_options)
-            for n, item in enumerate(todo, 1):
-                write(_predict_row(predictor, item, labels))
-                if progress:
-                    progress(n, len(todo))
+            step = max(1, config.batch_size) if hasattr(predictor, "predict_batch") else 1
+            n = 0
+            for first in range(0, len(todo), step):
+                for row in _predict_rows(predictor, todo[first:first + step], labels):
+                    write(row)
+                    n += 1
+                    if progress:
+                        progress(n, len(todo))
         else:
             with ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_worker_init, initargs=(config.model, config.model_options)) as pool:

@@ -1,0 +1,129 @@
+"""Tiny random checkpoints in the real layouts, for smoke tests (`omniemo models tiny ...`) and our tests.
+
+Every part is built from a config with random weights: a byte-level BPE tokenizer trained on a few hundred
+words (the prompts, the emotion vocabularies, the answer tags), a Qwen2 LLM of 2 layers, SigLIP/Whisper/BERT
+of 1-2 layers. The folders are laid out as the published ones, so the same loading code runs on them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from omniemo.labels import LABEL_SETS
+from omniemo.models.processing import AUDIO_PLACEHOLDER, EVAL_INSTRUCTION, R1OMNI_INSTRUCTION, VIDEO_PLACEHOLDER
+
+# Qwen2.5's chat template, reduced to what a text conversation needs (system turn added when absent).
+CHATML_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if loop.first and message['role'] != 'system' %}"
+    "{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+QWEN_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+OMNI_SPECIALS = ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|IMAGE|>", "<|VIDEO|>", "<|vision_bos|>",
+                 "<|vision_eos|>"]
+
+
+def _corpus() -> list[str]:
+    words = sorted({w for ls in LABEL_SETS.values() for w in ls.labels})
+    lines = [R1OMNI_INSTRUCTION, EVAL_INSTRUCTION, "<vi_start><vi_end><au_start><au_end>",
+             "system user assistant You are a helpful assistant.", " ".join(words)]
+    lines += [f"<think>The face and the voice suggest {w}.</think>\n<answer>{w}</answer>" for w in words]
+    lines.append("abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 .,;:!?'\"()<>/-_\n")
+    return lines
+
+
+def tiny_qwen_tokenizer(extra_specials: list[str] = (), vocab_size: int = 600):
+    """A Qwen2Tokenizer (byte-level BPE, ChatML template) trained on the tiny corpus."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import Qwen2Tokenizer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    bpe.train_from_iterator(_corpus(), trainer)
+    model = json.loads(bpe.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    tok = Qwen2Tokenizer(vocab=model["vocab"], merges=merges, unk_token=None, eos_token="<|im_end|>",
+                         pad_token="<|endoftext|>")
+    tok.add_special_tokens({"additional_special_tokens": QWEN_SPECIALS + list(extra_specials)})
+    tok.chat_template = CHATML_TEMPLATE
+    return tok
+
+
+def tiny_bert_dir(out: Path, seed: int = 0) -> Path:
+    """A BERT folder: config.json (2 layers, hidden 32) and a word-piece vocab.txt (the gate's tokenizer)."""
+    from transformers import BertConfig, BertTokenizer
+
+    out.mkdir(parents=True, exist_ok=True)
+    words = sorted({w.lower().strip(".,;:?!'\"") for line in _corpus() for w in line.split()} - {""})
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()<>/-_")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + [f"##{c}" for c in chars]
+    vocab += [w for w in words if w not in vocab]
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizer(vocab_file=str(out / "vocab.txt")).save_pretrained(out)
+    BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+               intermediate_size=64, max_position_embeddings=512).save_pretrained(out)
+    return out
+
+
+def tiny_siglip_dir(out: Path, seed: int = 0) -> Path:
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
+    torch.manual_seed(seed)
+    config = SiglipVisionConfig(image_size=224, patch_size=16, hidden_size=32, intermediate_size=64,
+                                num_hidden_layers=2, num_attention_heads=2)
+    SiglipVisionModel(config).save_pretrained(out)
+    return out
+
+
+def tiny_whisper_dir(out: Path, seed: int = 0, n_mels: int = 128) -> Path:
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForAudioClassification
+
+    torch.manual_seed(seed)
+    config = WhisperConfig(num_mel_bins=n_mels, d_model=32, encoder_layers=1, encoder_attention_heads=2,
+                           decoder_layers=1, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                           max_source_positions=1500, vocab_size=128, pad_token_id=0,
+                           bos_token_id=1, eos_token_id=2, decoder_start_token_id=3)
+    WhisperForAudioClassification(config).save_pretrained(out)
+    WhisperFeatureExtractor(feature_size=n_mels).save_pretrained(out)
+    return out
+
+
+def write_tiny_humanomni(out_dir: str | Path, seed: int = 0) -> Path:
+    """A HumanOmni checkpoint folder with tiny random weights; towers and BERT in sub-folders it names."""
+    from transformers import BertTokenizer, WhisperFeatureExtractor
+
+    from omniemo.models.humanomni import HumanOmniConfig, HumanOmniForCausalLM
+    from omniemo.models.loading import save_humanomni
+    from omniemo.models.processing import HumanOmniProcessor
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tiny_siglip_dir(out / "siglip", seed)
+    tiny_whisper_dir(out / "whisper", seed)
+    bert_dir = tiny_bert_dir(out / "bert", seed)
+    tokenizer = tiny_qwen_tokenizer([VIDEO_PLACEHOLDER, AUDIO_PLACEHOLDER])
+    bert_config = json.loads((bert_dir / "config.json").read_text())
+    processor = HumanOmniProcessor(tokenizer, BertTokenizer.from_pretrained(bert_dir),
+                                   WhisperFeatureExtractor(feature_size=128))
+    config = HumanOmniConfig(
+        # relative folders: resolved inside the checkpoint (published configs carry hub ids or local paths)
+        mm_vision_tower="siglip", mm_audio_tower="whisper", bert_model="bert",
+        mm_hidden_size=32, audio_hidden_size=32, num_frames=8,
+        bert_config={k: v for k, v in bert_config.items() if k not in ("architectures", "transformers_version")},
+        video_token_id=processor.video_token_id, audio_token_id=processor.audio_token_id,
+        vocab_size=len(tokenizer) + 64 - len(tokenizer) % 64, hidden_size=64, intermediate_size=128,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        rope_theta=1e6, tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=None)
+    torch.manual_seed(seed)
+    model = HumanOmniForCausalLM(config)
+    return save_humanomni(model, processor, out)
