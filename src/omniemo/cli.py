@@ -519,6 +519,55 @@ def train_speech_emotion(ravdess_root, cremad_root, out_dir, cache, seed, worker
                f"wrote {out_dir}/speech_emotion.npz and MODEL_CARD.md")
 
 
+_RECIPE_OPTIONS = [
+    click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                 help="A YAML recipe (see recipes/)."),
+    click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                 help="Overrides the recipe's output_dir (checkpoints, metrics.csv, final/)."),
+    click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                 help="Override a recipe value, e.g. --set optim.lr=1e-5 --set model.path=DIR (repeatable)."),
+]
+
+
+def _with_recipe_options(function):
+    for option in reversed(_RECIPE_OPTIONS):
+        function = option(function)
+    return function
+
+
+def _run_recipe(kind: str, config_path: Path, output_dir: Path | None, overrides: tuple[str, ...]) -> None:
+    from omniemo.models.loading import CheckpointError
+    from omniemo.train.config import load_config
+
+    try:
+        config = load_config(config_path, list(overrides) + ([f"output_dir={output_dir}"] if output_dir else []))
+        if kind == "sft":
+            from omniemo.train.sft import train_sft as run
+        else:
+            from omniemo.train.grpo import train_grpo as run
+        summary = run(config)
+    except (ValueError, FileNotFoundError, CheckpointError) as exc:
+        _fail(f"{config_path}: {exc}")
+    click.echo(json.dumps(summary))
+
+
+@train_group.command("sft")
+@_with_recipe_options
+def train_sft_command(config_path, output_dir, overrides) -> None:
+    """Supervised fine-tuning of an omni model: reasoning cold start or label-only targets.
+
+    Runs on one CPU as is, and on many GPUs under `accelerate launch` (recipes/accelerate/*.yaml).
+    """
+    _run_recipe("sft", config_path, output_dir, overrides)
+
+
+@train_group.command("grpo")
+@_with_recipe_options
+def train_grpo_command(config_path, output_dir, overrides) -> None:
+    """GRPO with verifiable rewards (accuracy + format by default, as R1-Omni), from an SFT checkpoint."""
+    _run_recipe("grpo", config_path, output_dir, overrides)
+
+
 @main.command("synth")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--duration", type=float, default=4.0, show_default=True, help="Seconds.")

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from omniemo.answers import extract_answer, extract_think, parse_label
 from omniemo.labels import LabelSet, get_labelset
-from omniemo.models.processing import R1OMNI_INSTRUCTION, MediaSample
+from omniemo.models.processing import R1OMNI_INSTRUCTION, MediaSample, load_media_sample
 from omniemo.predictor import Prediction
 
 MODALITIES = ("video", "audio")
@@ -64,23 +63,7 @@ class OmniPredictor:
 
     # -- steps ------------------------------------------------------------------------------------------------
     def load_sample(self, path) -> tuple[MediaSample, list[str]]:
-        from omniemo.media.decode import load_clip
-        from omniemo.media.errors import MediaError
-        from omniemo.media.sampling import HumanOmni
-
-        want_video, want_audio = "video" in self.modalities, "audio" in self.modalities
-        clip = load_clip(path, HumanOmni(self.num_frames) if want_video else None, audio=want_audio)
-        frames = clip.frames if want_video and clip.has_video else None
-        audio = clip.audio if want_audio and clip.has_audio and len(clip.audio) else None
-        missing = [m for m, present in (("video", frames is not None), ("audio", audio is not None))
-                   if m in self.modalities and not present]
-        if frames is None and audio is None:
-            raise MediaError(f"{path}: none of the modalities {', '.join(self.modalities)} is in the file")
-        sample = MediaSample(self.instruction, frames, audio)
-        valid = clip.frame_times[np.isfinite(clip.frame_times)] if frames is not None else np.zeros(0)
-        if len(valid) > 1:
-            sample.seconds_per_frame = float(np.mean(np.diff(valid)))
-        return sample, missing
+        return load_media_sample(path, self.instruction, self.num_frames, self.modalities)
 
     @property
     def num_frames(self) -> int:

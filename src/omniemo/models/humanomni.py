@@ -8,8 +8,8 @@ A Qwen2 causal LM whose ``model`` also holds the multimodal parts, under the pub
 - ``model.bert_model`` + ``model.bert_gate``: the [CLS] vector of the instruction (BERT) gives softmax weights
   that mix the three branches, per sample.
 - ``model.audio_projector``: Whisper encoder states (1500 per 30 s) average-pooled by 3 -> 500 tokens -> MLP.
-- ``model.vision_tower`` / ``model.audio_tower``: SiglipVisionModel and the Whisper encoder, frozen and loaded
-  from their own folders, never saved in the omni checkpoint (see ``omniemo.models.checkpoint``).
+- the towers: SiglipVisionModel and the Whisper encoder, frozen and loaded from their own folders, never saved in
+  the omni checkpoint (see ``omniemo.models.loading``).
 
 Placeholders: the processor expands ``<video>`` and ``<audio>`` into one token per embedding (392 and 500), so
 batches are ordinary padded tensors; ``embed_inputs`` writes the media embeddings over those positions.
@@ -128,18 +128,19 @@ class HumanOmniModel(Qwen2Model):
         self.bert_model = BertModel(bert)
         self.bert_gate = nn.Sequential(nn.Linear(bert.hidden_size, 3584), nn.GELU(), nn.Linear(3584, 3))
         self.audio_projector = mlp_2x_gelu(config.audio_hidden_size, config.hidden_size)
-        self.vision_tower = None  # attached by attach_towers(); frozen, not part of the checkpoint
-        self.audio_tower = None
 
 
 class HumanOmniForCausalLM(Qwen2ForCausalLM):
     config_class = HumanOmniConfig
-    # towers come from their own checkpoints: never written into, nor expected in, the omni state dict
+    # names a published checkpoint might carry for the towers; they are loaded from the towers' own folders
     TOWER_PREFIXES = ("model.vision_tower.", "model.audio_tower.")
 
     def __init__(self, config: HumanOmniConfig):
         super().__init__(config)
         self.model = HumanOmniModel(config)
+        # The frozen towers live outside the module tree: not in the state dict or training checkpoints, not
+        # wrapped or sharded by DDP/FSDP/ZeRO, yet moved and cast with the model (see _apply).
+        self.__dict__["towers"] = {"vision": None, "audio": None}
         self.post_init()
 
     # -- towers -------------------------------------------------------------------------------------------------
@@ -149,17 +150,23 @@ class HumanOmniForCausalLM(Qwen2ForCausalLM):
             if tower is not None:
                 tower.requires_grad_(False)
                 tower.eval()
-        self.model.vision_tower = vision_tower
-        self.model.audio_tower = audio_tower
+        self.towers.update(vision=vision_tower, audio=audio_tower)
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        for tower in self.__dict__.get("towers", {}).values():
+            if tower is not None:
+                tower._apply(fn, *args, **kwargs)
+        return self
 
     def omni_state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in self.state_dict().items() if not k.startswith(self.TOWER_PREFIXES)}
+        return self.state_dict()
 
     # -- media encoders -----------------------------------------------------------------------------------------
     def encode_video(self, pixel_values: torch.Tensor, bert_input_ids: torch.Tensor,
                      bert_attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, 224, 224) -> (B, T*49, hidden), branches mixed by the instruction's BERT gate."""
-        tower = self.model.vision_tower
+        tower = self.towers["vision"]
         if tower is None:
             raise RuntimeError("no vision tower attached: load the model with a vision tower to use video")
         b, t = pixel_values.shape[:2]
@@ -174,7 +181,7 @@ class HumanOmniForCausalLM(Qwen2ForCausalLM):
 
     def encode_audio(self, input_features: torch.Tensor) -> torch.Tensor:
         """(B, n_mels, 3000) log-mel -> (B, 500, hidden)."""
-        tower = self.model.audio_tower
+        tower = self.towers["audio"]
         if tower is None:
             raise RuntimeError("no audio tower attached: load the model with an audio tower to use audio")
         with torch.no_grad():

@@ -127,13 +127,20 @@ def load_humanomni(path: str | Path, *, vision_tower: str | Path | None = None, 
                                    image_size=image_size, video_tokens_per_frame=((side + 1) // 2) ** 2,
                                    audio_tokens=audio.config.max_source_positions // 3 if audio is not None else 500)
     config.video_token_id, config.audio_token_id = processor.video_token_id, processor.audio_token_id
+    # record where the parts were found, so a checkpoint saved from this model loads without options
+    config.bert_model = str(bert_dir.resolve())
+    if vision is not None:
+        config.mm_vision_tower = str(vision_dir.resolve())
+    if audio is not None:
+        config.mm_audio_tower = str(audio_dir.resolve())
 
     model = HumanOmniForCausalLM(config)
     state = read_state_dict(checkpoint)
     if "lm_head.weight" not in state and config.tie_word_embeddings:
         state["lm_head.weight"] = state["model.embed_tokens.weight"]
+    # tower weights inside an omni checkpoint are ignored: the towers come from their own folders
+    state = {k: v for k, v in state.items() if not k.startswith(HumanOmniForCausalLM.TOWER_PREFIXES)}
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith(HumanOmniForCausalLM.TOWER_PREFIXES)]
     if missing or unexpected:
         raise CheckpointError(f"{checkpoint}: weights do not match the HumanOmni architecture: "
                               f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "

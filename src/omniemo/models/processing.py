@@ -78,6 +78,31 @@ class MediaSample:
         return self.audio is not None and len(self.audio) > 0
 
 
+def load_media_sample(path, instruction: str, num_frames: int = 8, modalities=("video", "audio"),
+                      target: str | None = None) -> tuple[MediaSample, list[str]]:
+    """Decode a clip into a MediaSample (reference 8-frame sampling, 16 kHz audio) and the modalities it lacks.
+
+    Raises MediaError (naming the file) when the file is unusable or has none of ``modalities``.
+    """
+    from omniemo.media.decode import load_clip
+    from omniemo.media.errors import MediaError
+    from omniemo.media.sampling import HumanOmni
+
+    want_video, want_audio = "video" in modalities, "audio" in modalities
+    clip = load_clip(path, HumanOmni(num_frames) if want_video else None, audio=want_audio)
+    frames = clip.frames if want_video and clip.has_video else None
+    audio = clip.audio if want_audio and clip.has_audio and len(clip.audio) else None
+    missing = [m for m, present in (("video", frames is not None), ("audio", audio is not None))
+               if m in modalities and not present]
+    if frames is None and audio is None:
+        raise MediaError(f"{path}: none of the modalities {', '.join(modalities)} is in the file")
+    sample = MediaSample(instruction, frames, audio, target=target)
+    valid = clip.frame_times[np.isfinite(clip.frame_times)] if frames is not None else np.zeros(0)
+    if len(valid) > 1:
+        sample.seconds_per_frame = float(np.mean(np.diff(valid)))
+    return sample, missing
+
+
 class HumanOmniProcessor:
     """Turns MediaSamples into model inputs. Built by ``omniemo.models.loading`` from a checkpoint folder."""
 

@@ -1,0 +1,208 @@
+"""The machinery both recipes share: accelerate setup, optimizer and schedule, the data order, checkpoints
+with exact resume, metrics logs. No trainer class: the recipes' loops call these and stay readable.
+
+Data order is a pure function of (seed, step): each epoch is a seeded permutation, and optimizer step ``s``,
+micro-step ``m`` on process ``r`` reads a fixed slice of it. Resuming therefore needs only the step number, and
+``accelerator.save_state`` keeps the model, optimizer, schedule and every process's RNG states.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from omniemo.train.config import OptimConfig, TrainConfig
+from omniemo.train.examples import Example, SkipLog, decode_example
+
+
+def make_accelerator(cfg: TrainConfig):
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+
+    # unused parameters are normal here: a batch without video leaves the visual projector idle
+    # cpu=True without CUDA: processes started by torchrun/accelerate launch then join over gloo (MULTI_CPU)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                              gradient_accumulation_steps=cfg.optim.gradient_accumulation_steps,
+                              mixed_precision=cfg.mixed_precision,
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    set_seed(cfg.seed)
+    return accelerator
+
+
+def make_optimizer(model, optim: OptimConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: model.train selects no parameters")
+    return torch.optim.AdamW(params, lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay)
+
+
+def make_scheduler(optimizer, optim: OptimConfig, total_steps: int):
+    warmup = int(round(optim.warmup_ratio * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        if optim.scheduler == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * progress))
+        if optim.scheduler == "linear":
+            return max(0.0, 1 - progress)
+        if optim.scheduler == "constant":
+            return 1.0
+        raise ValueError(f"unknown scheduler {optim.scheduler!r}: cosine, linear or constant")
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class DataOrder:
+    """Which examples each process reads at (step, micro-step): seeded per epoch, a function of the step only."""
+
+    def __init__(self, n_examples: int, per_device: int, accumulation: int, processes: int, rank: int, seed: int):
+        self.n, self.per_device, self.accumulation = n_examples, per_device, accumulation
+        self.processes, self.rank, self.seed = processes, rank, seed
+        self.micro_per_epoch = n_examples // (per_device * processes)
+        if self.micro_per_epoch == 0:
+            raise ValueError(f"{n_examples} usable examples: fewer than one global batch "
+                             f"({per_device} x {processes} processes)")
+
+    def total_steps(self, epochs: float, max_steps: int | None) -> int:
+        return max_steps or max(1, int(math.ceil(epochs * self.micro_per_epoch / self.accumulation)))
+
+    def indices(self, step: int, micro: int) -> list[int]:
+        g = step * self.accumulation + micro
+        epoch, offset = divmod(g, self.micro_per_epoch)
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        start = (offset * self.processes + self.rank) * self.per_device
+        return order[start:start + self.per_device].tolist()
+
+    def epoch_of(self, step: int) -> float:
+        return step * self.accumulation / self.micro_per_epoch
+
+
+def decode_batch(examples: list[Example], num_frames: int, modalities, skips: SkipLog):
+    """MediaSamples for the examples that decode; the others are counted in ``skips`` and left out."""
+    from omniemo.media.errors import MediaError
+
+    samples, kept = [], []
+    for ex in examples:
+        try:
+            samples.append(decode_example(ex, num_frames, tuple(modalities)))
+            kept.append(ex)
+        except (MediaError, OSError, ValueError) as exc:
+            skips.add("unreadable media files", f"{ex.path} ({exc})"[:160])
+    return samples, kept
+
+
+def to_device(batch: dict, device) -> dict:
+    return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+def zero_loss(model) -> torch.Tensor:
+    """A zero that touches every trainable parameter: keeps processes in step when a micro-batch is all bad."""
+    return sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
+
+
+# -- checkpoints ----------------------------------------------------------------------------------------------------
+
+def checkpoint_dir(cfg: TrainConfig) -> Path:
+    return Path(cfg.output_dir) / "checkpoints"
+
+
+def save_checkpoint(accelerator, cfg: TrainConfig, step: int, extra: dict | None = None) -> Path:
+    """accelerate state (model, optimizer, schedule, RNG of every process) + the step, then point 'latest' at it."""
+    root = checkpoint_dir(cfg)
+    path = root / f"step-{step:07d}"
+    accelerator.save_state(str(path))
+    if accelerator.is_main_process:
+        (path / "trainer_state.json").write_text(json.dumps({"step": step, **(extra or {})}, indent=2))
+        (root / "latest").write_text(path.name)
+    accelerator.wait_for_everyone()
+    return path
+
+
+def resume_step(accelerator, cfg: TrainConfig) -> int:
+    """Load the latest checkpoint when ``cfg.resume`` and one exists; the step to continue from (0: fresh)."""
+    pointer = checkpoint_dir(cfg) / "latest"
+    if not (cfg.resume and pointer.is_file()):
+        return 0
+    path = checkpoint_dir(cfg) / pointer.read_text().strip()
+    accelerator.load_state(str(path))
+    return json.loads((path / "trainer_state.json").read_text())["step"]
+
+
+# -- logs -------------------------------------------------------------------------------------------------------------
+
+class MetricsLog:
+    """metrics.csv (always, main process), TensorBoard too when asked for and installed; a line to stderr."""
+
+    def __init__(self, cfg: TrainConfig, accelerator):
+        self.main = accelerator.is_main_process
+        self.path = Path(cfg.output_dir) / "metrics.csv"
+        self.writer = None
+        if self.main and "tensorboard" in cfg.log_with:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(Path(cfg.output_dir) / "tensorboard"))
+            except ImportError:
+                print("tensorboard is not installed: logging to metrics.csv only", file=sys.stderr)
+
+    def log(self, row: dict) -> None:
+        if not self.main:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        if self.writer is not None:
+            for key, value in row.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.writer.add_scalar(key, value, row["step"])
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+              file=sys.stderr)
+
+
+def start_run(cfg: TrainConfig, accelerator, kind: str, examples: int, skips: SkipLog) -> None:
+    if not accelerator.is_main_process:
+        return
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps({"recipe": kind, **cfg.to_dict()}, indent=2, default=str))
+    note = f" (skipped {skips.total}: {skips.summary()})" if skips.total else ""
+    print(f"{kind}: {examples} examples{note}; {accelerator.num_processes} process(es) on {accelerator.device}",
+          file=sys.stderr)
+
+
+def finish_run(cfg: TrainConfig, accelerator, policy, model, summary: dict) -> Path:
+    """Write the trained checkpoint (loadable by `omniemo analyze --backend ... --model-path`) and a summary."""
+    out = Path(cfg.output_dir)
+    accelerator.wait_for_everyone()
+    final = out / "final"
+    if accelerator.is_main_process:
+        if final.exists():
+            shutil.rmtree(final)
+        policy.save(accelerator.unwrap_model(model), final)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    accelerator.wait_for_everyone()
+    return final
+
+
+class Timer:
+    def __init__(self):
+        self.start = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        elapsed, self.start = now - self.start, now
+        return elapsed
