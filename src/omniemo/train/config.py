@@ -115,6 +115,8 @@ def _build(cls, values: dict | None, where: str):
             value = _build(LoraSettings, value, f"{where}.lora")
         elif name == "betas" and value is not None:
             value = tuple(value)
+        elif isinstance(default, float) and isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
         out[name] = value
     return cls(**out)
 

@@ -15,11 +15,8 @@ import copy
 import torch
 
 from omniemo.train.config import TrainConfig
-from omniemo.train.examples import SkipLog, load_examples
-from omniemo.train.loop import (DataOrder, MetricsLog, Timer, decode_batch, finish_run, make_accelerator,
-                                make_optimizer, make_scheduler, resume_step, save_checkpoint, start_run, to_device,
-                                zero_loss)
-from omniemo.train.policy import Policy, load_policy
+from omniemo.train.loop import decode_batch, end_step, finish_training, start_training, to_device, zero_loss
+from omniemo.train.policy import Policy
 from omniemo.train.rewards import get_reward
 
 ADVANTAGE_EPS = 1e-4
@@ -103,58 +100,51 @@ def reference_logps(policy: Policy, model, ref, batch, completion, mask) -> torc
 def train_grpo(cfg: TrainConfig, stop_after: int | None = None) -> dict:
     """Train; ``stop_after`` ends the run after that many optimizer steps (used to test resuming)."""
     g = cfg.grpo
-    accelerator = make_accelerator(cfg)
-    skips = SkipLog()
-    examples = load_examples(cfg.data, skips)
-    policy = load_policy(cfg.model)
-    disable_dropout(policy.model)
-    ref = reference_model(policy)
-    order = DataOrder(len(examples), cfg.optim.per_device_batch_size, cfg.optim.gradient_accumulation_steps,
-                      accelerator.num_processes, accelerator.process_index, cfg.seed)
-    total = order.total_steps(cfg.optim.epochs, cfg.optim.max_steps)
-    optimizer = make_optimizer(policy.model, cfg.optim)
-    scheduler = make_scheduler(optimizer, cfg.optim, total)
-    model, optimizer = accelerator.prepare(policy.model, optimizer)
-    if ref is not None:
-        ref = accelerator.prepare_model(ref, evaluation_mode=True)
-    accelerator.register_for_checkpointing(scheduler)
-    start = resume_step(accelerator, cfg)
-    start_run(cfg, accelerator, "grpo", len(examples), skips)
+    holder = {}
+
+    def make_reference(run):
+        ref = reference_model(run.policy)
+        holder["ref"] = run.accelerator.prepare_model(ref, evaluation_mode=True) if ref is not None else None
+
+    run = start_training(cfg, "grpo", adapt=lambda policy: disable_dropout(policy.model), on_prepared=make_reference)
+    acc, model, policy, optimizer, ref = run.accelerator, run.model, run.policy, run.optimizer, holder["ref"]
     tok = policy.tokenizer
     generation = {"do_sample": True, "temperature": g.temperature, "top_k": g.top_k,
                   "max_new_tokens": g.max_completion_length, "suppress_tokens": policy.suppress_token_ids,
                   "pad_token_id": tok.pad_token_id, "eos_token_id": tok.eos_token_id}
-    log, timer = MetricsLog(cfg, accelerator), Timer()
+    keys = ["loss", "kl", "reward", "completion_length"] + [f"reward/{n}" for n in g.rewards]
     last = {}
-    for step in range(start, total):
+    for step in range(run.start, run.total):
         stats: dict[str, list[float]] = {}
         n_samples = 0
         for micro in range(cfg.optim.gradient_accumulation_steps):
-            exs = [examples[i] for i in order.indices(step, micro)]
-            samples, kept = decode_batch(exs, policy.num_frames, cfg.data.modalities, skips)
+            exs = [run.examples[i] for i in run.order.indices(step, micro)]
+            samples, kept = decode_batch(exs, policy.num_frames, cfg.data.modalities, run.skips)
             prompts = [s for s in samples for _ in range(g.num_generations)]
             if prompts:
-                batch = to_device(policy.prompt_batch(prompts), accelerator.device)
-                was_training = model.training
+                # 1. sample G completions per prompt with the current policy
+                batch = to_device(policy.prompt_batch(prompts), acc.device)
                 model.eval()
-                with torch.no_grad(), accelerator.autocast():
-                    completion = policy.generate(accelerator.unwrap_model(model), batch, **generation)
-                model.train(was_training)
+                with torch.no_grad(), acc.autocast():
+                    completion = policy.generate(acc.unwrap_model(model), batch, **generation)
+                model.train()
                 mask = completion_mask(completion, tok.eos_token_id)
                 texts = tok.batch_decode(completion * mask + tok.pad_token_id * (1 - mask), skip_special_tokens=True)
+                # 2. rewards and group-normalised advantages; the reference's log-probabilities
                 columns = {"solution": [e.solution for e in kept for _ in range(g.num_generations)],
                            "labels": [e.labels for e in kept for _ in range(g.num_generations)],
                            "evidence": [e.evidence for e in kept for _ in range(g.num_generations)]}
                 rewards, per = score_completions(texts, columns, g.rewards, g.reward_weights)
-                advantages = group_advantages(rewards, g.num_generations).to(accelerator.device)
-                with accelerator.autocast():
+                advantages = group_advantages(rewards, g.num_generations).to(acc.device)
+                with acc.autocast():
                     ref_logp = reference_logps(policy, model, ref, batch, completion, mask)
                 for name, values in per.items():
                     stats.setdefault(f"reward/{name}", []).extend(values)
                 stats.setdefault("reward", []).extend(rewards.tolist())
                 stats.setdefault("completion_length", []).extend(mask.sum(1).float().tolist())
                 n_samples += len(texts)
-            with accelerator.accumulate(model), accelerator.autocast():
+            # 3. one policy-gradient update on the batch
+            with acc.accumulate(model), acc.autocast():
                 if prompts:
                     logits = policy.completion_logits(model, batch, completion, mask)
                     loss, kl = grpo_loss(token_logps(logits, completion), ref_logp, advantages, mask, g.beta)
@@ -162,31 +152,24 @@ def train_grpo(cfg: TrainConfig, stop_after: int | None = None) -> dict:
                     stats.setdefault("kl", []).append(kl.item())
                 else:
                     loss = zero_loss(model)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and cfg.optim.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
+                acc.backward(loss)
+                if acc.sync_gradients and cfg.optim.max_grad_norm:
+                    acc.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
-        scheduler.step()
-        seconds = timer.lap()
-        keys = ["loss", "kl", "reward", "completion_length"] + [f"reward/{n}" for n in g.rewards]
-        means = {k: _global_mean(accelerator, stats.get(k, [])) for k in keys}  # same keys on every process
-        accuracy = next((means[f"reward/{n}"] for n in g.rewards if n.startswith("accuracy")), None)
-        last = {"step": step + 1, "epoch": round(order.epoch_of(step + 1), 4), "loss": means.get("loss", 0.0),
-                "kl": means.get("kl", 0.0), "reward": means.get("reward", 0.0), "accuracy": accuracy,
-                "format_rate": means.get("reward/format"), "completion_length": means.get("completion_length", 0.0),
+        run.scheduler.step()
+        seconds = run.timer.lap()
+        means = {k: _global_mean(acc, stats.get(k, [])) for k in keys}  # the same keys on every process
+        last = {"step": step + 1, "epoch": round(run.order.epoch_of(step + 1), 4), "loss": means["loss"],
+                "kl": means["kl"], "reward": means["reward"],
+                "accuracy": next((means[f"reward/{n}"] for n in g.rewards if n.startswith("accuracy")), None),
+                "format_rate": means.get("reward/format"), "completion_length": means["completion_length"],
                 **{k: v for k, v in means.items() if k.startswith("reward/")},
-                "lr": scheduler.get_last_lr()[0], "samples_per_s": n_samples / seconds, "skipped": skips.total}
-        if (step + 1) % cfg.logging_steps == 0 or step + 1 == total:
-            log.log(last)
-        if cfg.save_steps and (step + 1) % cfg.save_steps == 0:
-            save_checkpoint(accelerator, cfg, step + 1)
-        if stop_after is not None and step + 1 - start >= stop_after:
-            save_checkpoint(accelerator, cfg, step + 1)
+                "lr": run.scheduler.get_last_lr()[0], "step_s": seconds, "samples_per_s": n_samples / seconds,
+                "skipped": run.skips.total}
+        if end_step(run, step, last, stop_after):
             return {"stopped_at": step + 1, **last}
-    summary = {**last, "steps": total, "examples": len(examples), "skipped": dict(skips.counts)}
-    finish_run(cfg, accelerator, policy, model, summary)
-    return summary
+    return finish_training(run, last)
 
 
 def _global_mean(accelerator, values: list[float]) -> float:

@@ -14,13 +14,15 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from omniemo.train.config import OptimConfig, TrainConfig
-from omniemo.train.examples import Example, SkipLog, decode_example
+from omniemo.train.examples import Example, SkipLog, decode_example, load_examples
 
 
 def make_accelerator(cfg: TrainConfig):
@@ -206,3 +208,71 @@ class Timer:
         now = time.perf_counter()
         elapsed, self.start = now - self.start, now
         return elapsed
+
+
+# -- a run's beginning and each step's end, shared by the recipes ----------------------------------------------
+
+@dataclass
+class Run:
+    cfg: TrainConfig
+    accelerator: object
+    policy: object
+    model: object  # the prepared (possibly wrapped) model
+    optimizer: object
+    scheduler: object
+    order: DataOrder
+    examples: list[Example]
+    skips: SkipLog
+    total: int  # optimizer steps
+    start: int  # first step to run (after a resume)
+    log: MetricsLog
+    timer: Timer
+
+
+def start_training(cfg: TrainConfig, kind: str, adapt: Callable | None = None,
+                   on_prepared: Callable[[Run], None] | None = None) -> Run:
+    """Examples, policy, optimizer and schedule, accelerate, then the resume. ``adapt(policy)`` runs before the
+    optimizer is made; ``on_prepared(run)`` after accelerate's prepare and before loading a checkpoint (GRPO
+    copies its reference model there: the reference is the starting model, also after a resume)."""
+    from omniemo.train.policy import load_policy
+
+    accelerator = make_accelerator(cfg)
+    skips = SkipLog()
+    examples = load_examples(cfg.data, skips)
+    policy = load_policy(cfg.model)
+    if adapt is not None:
+        adapt(policy)
+    order = DataOrder(len(examples), cfg.optim.per_device_batch_size, cfg.optim.gradient_accumulation_steps,
+                      accelerator.num_processes, accelerator.process_index, cfg.seed)
+    total = order.total_steps(cfg.optim.epochs, cfg.optim.max_steps)
+    optimizer = make_optimizer(policy.model, cfg.optim)
+    scheduler = make_scheduler(optimizer, cfg.optim, total)
+    model, optimizer = accelerator.prepare(policy.model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    run = Run(cfg, accelerator, policy, model, optimizer, scheduler, order, examples, skips, total, 0,
+              MetricsLog(cfg, accelerator), Timer())
+    if on_prepared is not None:
+        on_prepared(run)
+    run.start = resume_step(accelerator, cfg)
+    start_run(cfg, accelerator, kind, len(examples), skips)
+    run.timer.lap()
+    return run
+
+
+def end_step(run: Run, step: int, row: dict, stop_after: int | None) -> bool:
+    """Log the step's row, save on schedule; True when the run stops here (``stop_after`` steps done)."""
+    done = step + 1
+    if done % run.cfg.logging_steps == 0 or done == run.total:
+        run.log.log(row)
+    if stop_after is not None and done - run.start >= stop_after:
+        save_checkpoint(run.accelerator, run.cfg, done)
+        return True
+    if run.cfg.save_steps and done % run.cfg.save_steps == 0:
+        save_checkpoint(run.accelerator, run.cfg, done)
+    return False
+
+
+def finish_training(run: Run, last: dict) -> dict:
+    summary = {**last, "steps": run.total, "examples": len(run.examples), "skipped": dict(run.skips.counts)}
+    finish_run(run.cfg, run.accelerator, run.policy, run.model, summary)
+    return summary
