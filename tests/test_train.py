@@ -269,3 +269,21 @@ def test_two_process_cpu_launch_completes(tiny, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 process(es)" in result.stderr
     assert len(_metrics(out)) == 2 and (out / "final" / "model.safetensors").is_file()
+
+
+def test_cli_trains_from_a_recipe_and_reports_bad_config(tiny, tmp_path):
+    from click.testing import CliRunner
+
+    from omniemo.cli import main
+
+    runner = CliRunner()
+    toy = tmp_path / "toy"
+    assert runner.invoke(main, ["datasets", "toy", str(toy), "--train", "3", "--test", "0"]).exit_code == 0
+    args = ["--config", str(REPO / "recipes" / "tiny-grpo.yaml"), "--output-dir", str(tmp_path / "run"),
+            "--set", f"model.path={tiny['ckpt']}", "--set", f"data.root={toy / 'manifest.jsonl'}",
+            "--set", "optim.max_steps=1", "--set", "grpo.num_generations=2"]
+    result = runner.invoke(main, ["train", "grpo", *args])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["steps"] == 1
+    bad = runner.invoke(main, ["train", "sft", *args, "--set", "optim.lr_typo=1"])
+    assert bad.exit_code == 2 and "lr_typo" in bad.output

@@ -378,6 +378,18 @@ def datasets_check(name, root, split, fold, modality, channel, perceived, as_jso
         sys.exit(EXIT_BAD_INPUT)
 
 
+@datasets_group.command("toy")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--train", "n_train", type=int, default=48, show_default=True)
+@click.option("--test", "n_test", type=int, default=24, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def datasets_toy(out_dir, n_train, n_test, seed) -> None:
+    """Write the toy task (1 s clips whose colour and tone give the label) and its manifest, for tiny training runs."""
+    from omniemo.train.toy import write_toy_dataset
+
+    click.echo(f"wrote {write_toy_dataset(out_dir, n_train, n_test, seed)}")
+
+
 @main.group("eval", invoke_without_command=True)
 @click.option("--dataset", help="dfew, mafw, ravdess, cremad, mer2023, manifest or r1omni.")
 @click.option("--root", type=click.Path(path_type=Path), help="The dataset's folder (or manifest file).")

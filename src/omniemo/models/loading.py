@@ -96,7 +96,7 @@ def load_humanomni(path: str | Path, *, vision_tower: str | Path | None = None, 
     from transformers import (AutoTokenizer, BertTokenizer, SiglipVisionModel, WhisperFeatureExtractor,
                               WhisperForAudioClassification)
 
-    checkpoint = Path(path)
+    checkpoint = Path(path).expanduser()
     raw = read_config(checkpoint)
     quiet_transformers()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -131,7 +131,7 @@ def load_qwen_omni(path: str | Path, *, device: str | None = None, dtype=None):
 
     from omniemo.models.loading import CheckpointError, quiet_transformers, resolve_dtype
 
-    folder = Path(path)
+    folder = Path(path).expanduser()
     if not (folder / "config.json").is_file():
         raise CheckpointError(f"{folder}: no config.json (is this a Qwen2.5-Omni checkpoint folder?)")
     quiet_transformers()
