@@ -16,22 +16,30 @@ F0_MIN, F0_MAX = 60.0, 450.0
 def yin(audio: np.ndarray, sample_rate: int = 16_000, hop: float = 0.01, window: float = 0.04,
         threshold: float = 0.35, chunk: int = 1000) -> tuple[np.ndarray, np.ndarray]:
     """(frame centre times in s, F0 in Hz with NaN where unvoiced). Frames are processed ``chunk`` at a
-    time, so memory stays flat for long recordings."""
-    x = np.asarray(audio, dtype=np.float64)
+    time, each chunk from its own float64 copy of the samples it spans, so memory stays flat for long recordings."""
     w = int(window * sample_rate)
     tau_max = int(sample_rate / F0_MIN)
     span = w + tau_max
     step = int(hop * sample_rate)
-    if x.size < span:
+    if audio.size < span:
         return np.zeros(0), np.zeros(0)
-    starts = np.arange(0, x.size - span + 1, step)
-    windows = np.lib.stride_tricks.sliding_window_view(x, span)
-    rms = np.sqrt(np.maximum(np.convolve(x**2, np.ones(w) / w, mode="valid")[starts], 0))
-    floor = 0.1 * np.percentile(rms, 95)
+    starts = np.arange(0, audio.size - span + 1, step)
+
+    def pieces():
+        for first in range(0, len(starts), chunk):
+            block = starts[first:first + chunk]
+            yield first, block, np.asarray(audio[block[0]:block[-1] + span], dtype=np.float64)
+
+    rms = np.empty(len(starts))
+    for first, block, x in pieces():
+        energy = np.convolve(x**2, np.ones(w) / w, mode="valid")[block - block[0]]
+        rms[first:first + len(block)] = np.sqrt(np.maximum(energy, 0))
+    floor = 0.1 * np.percentile(rms, 95)  # over the whole recording, as before
     f0 = np.full(len(starts), np.nan)
-    for first in range(0, len(starts), chunk):
-        block = starts[first:first + chunk]
-        f0[first:first + len(block)] = _yin_block(windows[block], w, tau_max, sample_rate, threshold, rms[first:first + len(block)] > floor)
+    for first, block, x in pieces():
+        windows = np.lib.stride_tricks.sliding_window_view(x, span)[block - block[0]]
+        f0[first:first + len(block)] = _yin_block(windows, w, tau_max, sample_rate, threshold,
+                                                  rms[first:first + len(block)] > floor)
     return (starts + w / 2) / sample_rate, f0
 
 

@@ -48,10 +48,10 @@ def whisper_embedding(audio: np.ndarray) -> np.ndarray:
     import ctranslate2
 
     model = whisper_model(2)
-    mel = model.feature_extractor(audio.astype(np.float32))
     states = []
-    for start in range(0, mel.shape[1], 3000):
-        piece = mel[:, start:start + 3000]
+    window = 30 * SAMPLE_RATE  # the log-mel too is made 30 s at a time: memory stays flat for long speech
+    for start in range(0, max(audio.size, 1), window):
+        piece = model.feature_extractor(audio[start:start + window].astype(np.float32))[:, :3000]
         frames = max(2, piece.shape[1] // 2 * 2)  # the encoder halves the frame count: keep it even
         piece = np.ascontiguousarray(np.pad(piece, ((0, 0), (0, max(0, frames - piece.shape[1]))))[None, :, :frames], np.float32)
         states.append(np.array(model.model.encode(ctranslate2.StorageView.from_array(piece), to_cpu=True))[0])
@@ -60,7 +60,13 @@ def whisper_embedding(audio: np.ndarray) -> np.ndarray:
 
 
 def egemaps_functionals(audio: np.ndarray) -> np.ndarray:
-    return _egemaps().process_signal(audio.astype(np.float32), SAMPLE_RATE).to_numpy()[0]
+    """eGeMAPS functionals; past a minute, the duration-weighted mean of each minute's (memory stays flat)."""
+    block = 60 * SAMPLE_RATE
+    if audio.size <= block:
+        return _egemaps().process_signal(audio.astype(np.float32), SAMPLE_RATE).to_numpy()[0]
+    pieces = [audio[s:s + block] for s in range(0, audio.size, block) if audio[s:s + block].size >= SAMPLE_RATE]
+    values = [_egemaps().process_signal(p.astype(np.float32), SAMPLE_RATE).to_numpy()[0] for p in pieces]
+    return np.average(values, axis=0, weights=[p.size for p in pieces])
 
 
 def clip_features(audio: np.ndarray) -> np.ndarray:

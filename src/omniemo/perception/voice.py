@@ -20,6 +20,14 @@ SAMPLE_RATE = 16_000
 HOP = 0.01  # seconds between openSMILE frames
 MIN_PAUSE = 0.25  # seconds of silence between speech that counts as a pause
 SERIES_STEP = 5  # keep every 5th 10 ms frame (50 ms) in the JSON series
+BLOCK_SECONDS = 60.0  # long recordings are analysed a minute at a time: memory stays flat
+
+
+def audio_blocks(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, seconds: float = BLOCK_SECONDS):
+    """(offset in s, piece) for consecutive pieces of at most ``seconds``; the last may be short."""
+    size = int(seconds * sample_rate)
+    for start in range(0, len(audio), size):
+        yield start / sample_rate, audio[start:start + size]
 
 
 def speech_spans(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[list[float]]:
@@ -28,8 +36,12 @@ def speech_spans(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[list
 
     options = VadOptions(threshold=0.5, min_speech_duration_ms=120, min_silence_duration_ms=int(MIN_PAUSE * 1000),
                          speech_pad_ms=30)
-    stamps = get_speech_timestamps(audio.astype(np.float32), options, sampling_rate=sample_rate)
-    return [[round(s["start"] / sample_rate, 3), round(s["end"] / sample_rate, 3)] for s in stamps]
+    spans = []
+    for offset, piece in audio_blocks(audio, sample_rate):
+        stamps = get_speech_timestamps(piece.astype(np.float32), options, sampling_rate=sample_rate)
+        spans += [[round(offset + s["start"] / sample_rate, 3), round(offset + s["end"] / sample_rate, 3)] for s in stamps]
+    # speech running across a block boundary is cut there: join it again
+    return merge_spans(spans, gap=MIN_PAUSE / 4) if len(audio) > BLOCK_SECONDS * sample_rate else spans
 
 
 @lru_cache(maxsize=1)
@@ -44,17 +56,23 @@ def low_level(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict[str, np
     """Per-10 ms frame: time, loudness, and jitter, shimmer (dB), HNR (dB) where eGeMAPS finds voicing (else NaN).
 
     Pitch comes from YIN (``pitch.yin``): eGeMAPS's F0 drops too many frames of noisy speech."""
-    frame = _lld_extractor().process_signal(audio, sample_rate)
-    starts = frame.index.get_level_values("start").total_seconds().to_numpy()
-    voiced = frame["F0semitoneFrom27.5Hz_sma3nz"].to_numpy() > 0
-    nan_unvoiced = lambda col: np.where(voiced, frame[col].to_numpy(), np.nan)  # noqa: E731
-    return {
-        "times": starts + 0.01,  # centre of the 20 ms window
-        "loudness": frame["Loudness_sma3"].to_numpy(),
-        "jitter": nan_unvoiced("jitterLocal_sma3nz"),
-        "shimmer_db": nan_unvoiced("shimmerLocaldB_sma3nz"),
-        "hnr_db": nan_unvoiced("HNRdBACF_sma3nz"),
-    }
+    parts = []
+    for offset, piece in audio_blocks(audio, sample_rate):
+        if piece.size < 0.1 * sample_rate:
+            continue
+        frame = _lld_extractor().process_signal(piece, sample_rate)
+        starts = frame.index.get_level_values("start").total_seconds().to_numpy()
+        voiced = frame["F0semitoneFrom27.5Hz_sma3nz"].to_numpy() > 0
+        nan_unvoiced = lambda col: np.where(voiced, frame[col].to_numpy(), np.nan)  # noqa: E731
+        parts.append({
+            "times": offset + starts + 0.01,  # centre of the 20 ms window
+            "loudness": frame["Loudness_sma3"].to_numpy(),
+            "jitter": nan_unvoiced("jitterLocal_sma3nz"),
+            "shimmer_db": nan_unvoiced("shimmerLocaldB_sma3nz"),
+            "hnr_db": nan_unvoiced("HNRdBACF_sma3nz"),
+        })
+    keys = ("times", "loudness", "jitter", "shimmer_db", "hnr_db")
+    return {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in keys}
 
 
 def syllable_peaks(times: np.ndarray, loudness: np.ndarray, spans) -> np.ndarray:
