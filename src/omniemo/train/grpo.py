@@ -15,7 +15,7 @@ import copy
 import torch
 
 from omniemo.train.config import TrainConfig
-from omniemo.train.loop import decode_batch, end_step, finish_training, start_training, to_device, zero_loss
+from omniemo.train.loop import backward_and_step, decode_batch, end_step, finish_training, start_training, to_device
 from omniemo.train.policy import Policy
 from omniemo.train.rewards import get_reward
 
@@ -107,7 +107,7 @@ def train_grpo(cfg: TrainConfig, stop_after: int | None = None) -> dict:
         holder["ref"] = run.accelerator.prepare_model(ref, evaluation_mode=True) if ref is not None else None
 
     run = start_training(cfg, "grpo", adapt=lambda policy: disable_dropout(policy.model), on_prepared=make_reference)
-    acc, model, policy, optimizer, ref = run.accelerator, run.model, run.policy, run.optimizer, holder["ref"]
+    acc, model, policy, ref = run.accelerator, run.model, run.policy, holder["ref"]
     tok = policy.tokenizer
     generation = {"do_sample": True, "temperature": g.temperature, "top_k": g.top_k,
                   "max_new_tokens": g.max_completion_length, "suppress_tokens": policy.suppress_token_ids,
@@ -145,18 +145,13 @@ def train_grpo(cfg: TrainConfig, stop_after: int | None = None) -> dict:
                 n_samples += len(texts)
             # 3. one policy-gradient update on the batch
             with acc.accumulate(model), acc.autocast():
+                loss = None
                 if prompts:
                     logits = policy.completion_logits(model, batch, completion, mask)
                     loss, kl = grpo_loss(token_logps(logits, completion), ref_logp, advantages, mask, g.beta)
                     stats.setdefault("loss", []).append(loss.item())
                     stats.setdefault("kl", []).append(kl.item())
-                else:
-                    loss = zero_loss(model)
-                acc.backward(loss)
-                if acc.sync_gradients and cfg.optim.max_grad_norm:
-                    acc.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad()
+                backward_and_step(run, loss)
         run.scheduler.step()
         seconds = run.timer.lap()
         means = {k: _global_mean(acc, stats.get(k, [])) for k in keys}  # the same keys on every process

@@ -259,6 +259,18 @@ def start_training(cfg: TrainConfig, kind: str, adapt: Callable | None = None,
     return run
 
 
+def backward_and_step(run: Run, loss: torch.Tensor | None) -> None:
+    """Inside ``accelerator.accumulate``: backward (a zero touching every trainable weight when the micro-batch
+    had nothing usable, so processes stay in step), clipping at a sync step, then the optimizer step, which
+    accelerate skips between accumulation steps."""
+    acc = run.accelerator
+    acc.backward(loss if loss is not None else zero_loss(run.model))
+    if acc.sync_gradients and run.cfg.optim.max_grad_norm:
+        acc.clip_grad_norm_(run.model.parameters(), run.cfg.optim.max_grad_norm)
+    run.optimizer.step()
+    run.optimizer.zero_grad()
+
+
 def end_step(run: Run, step: int, row: dict, stop_after: int | None) -> bool:
     """Log the step's row, save on schedule; True when the run stops here (``stop_after`` steps done)."""
     done = step + 1

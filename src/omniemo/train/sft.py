@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from omniemo.train.config import TrainConfig
-from omniemo.train.loop import decode_batch, end_step, finish_training, start_training, to_device, zero_loss
+from omniemo.train.loop import backward_and_step, decode_batch, end_step, finish_training, start_training, to_device
 
 
 def sft_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
@@ -21,7 +21,7 @@ def sft_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
 def train_sft(cfg: TrainConfig, stop_after: int | None = None) -> dict:
     """Train; ``stop_after`` ends the run after that many optimizer steps (used to test resuming)."""
     run = start_training(cfg, "sft")
-    acc, model, policy, optimizer = run.accelerator, run.model, run.policy, run.optimizer
+    acc, model, policy = run.accelerator, run.model, run.policy
     last = {}
     for step in range(run.start, run.total):
         losses, tokens, samples_seen = [], 0, 0
@@ -31,17 +31,12 @@ def train_sft(cfg: TrainConfig, stop_after: int | None = None) -> dict:
             # features are computed outside autocast (the log-mel must stay float32)
             batch = to_device(policy.sft_batch(samples), acc.device) if samples else None
             with acc.accumulate(model), acc.autocast():
+                loss = None
                 if samples:
                     loss, n = sft_loss(model, batch)
                     losses.append(loss.detach())
                     tokens, samples_seen = tokens + n, samples_seen + len(samples)
-                else:
-                    loss = zero_loss(model)
-                acc.backward(loss)
-                if acc.sync_gradients and cfg.optim.max_grad_norm:
-                    acc.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad()
+                backward_and_step(run, loss)
         run.scheduler.step()
         mean_loss = acc.reduce(torch.stack(losses).mean() if losses else torch.zeros((), device=acc.device), "mean")
         seconds = run.timer.lap()
