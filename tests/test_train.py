@@ -287,3 +287,26 @@ def test_cli_trains_from_a_recipe_and_reports_bad_config(tiny, tmp_path):
     assert json.loads(result.stdout.strip().splitlines()[-1])["steps"] == 1
     bad = runner.invoke(main, ["train", "sft", *args, "--set", "optim.lr_typo=1"])
     assert bad.exit_code == 2 and "lr_typo" in bad.output
+
+
+def test_r1omni_json_rows_become_examples_and_bad_rows_are_counted(tiny, tmp_path):
+    from omniemo.train.config import DataConfig
+    from omniemo.train.examples import SkipLog, load_examples
+
+    clip = sorted((Path(tiny["manifest"]).parent / "clips").glob("*.mp4"))[0]
+    turn = lambda who, text: {"from": who, "value": text}  # noqa: E731
+    rows = [{"video": str(clip), "conversations": [turn("human", "<video>\n<audio>\nWhich emotion?"),
+                                                   turn("gpt", "<think>x</think>\n<answer>sad</answer>")]},
+            {"conversations": [turn("human", "q"), turn("gpt", "sad")]},
+            {"video": str(clip), "conversations": [turn("human", "q"), turn("gpt", "")]},
+            {"video": str(tmp_path / "gone.mp4"), "conversations": [turn("human", "q"), turn("gpt", "happy")]}]
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps(rows))
+    skips = SkipLog()
+    examples = load_examples(DataConfig(source="r1omni", root=str(data), labels="mafw"), skips)
+    assert [(e.instruction, e.target, e.solution) for e in examples] == [
+        ("Which emotion?", "<think>x</think>\n<answer>sad</answer>", "sad")]
+    assert dict(skips.counts) == {"rows without a video": 1, "rows with an empty or unknown label": 1,
+                                  "missing media files": 1}
+    labels_only = load_examples(DataConfig(source="r1omni", root=str(data), labels="mafw", target="label"))
+    assert labels_only[0].target == "sad"

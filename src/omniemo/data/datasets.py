@@ -233,8 +233,13 @@ def manifest_items(root: Path, split: str = "all", labels: str = "dfew") -> list
     return items if split == "all" else _select(items, split)
 
 
-def r1omni_items(root: Path, split: str = "all", labels: str = "mafw") -> list[Item]:
-    """The R1-Omni training JSON: a list of {video, conversations}; the label is the gpt turn's answer."""
+def r1omni_items(root: Path, split: str = "all", labels: str = "mafw", on_bad=None) -> list[Item]:
+    """The R1-Omni training JSON: a list of {video, conversations}; the label is the gpt turn's answer.
+
+    ``meta`` keeps the gpt turn (``target``), its answer as written (``answer``) and the human turn without its
+    media placeholders (``instruction``). A bad entry raises DatasetError, or with ``on_bad(cause, what)`` is
+    reported there and skipped (training goes on past it).
+    """
     path = root if root.is_file() else next(iter(sorted(root.glob("*.json"))), None)
     if path is None:
         raise DatasetError(f"{root}: no .json file")
@@ -245,14 +250,24 @@ def r1omni_items(root: Path, split: str = "all", labels: str = "mafw") -> list[I
         raise DatasetError(f"{path}: not valid JSON ({exc.msg})") from exc
     items = []
     for i, row in enumerate(rows):
-        answer = next((t["value"] for t in row.get("conversations", []) if t.get("from") == "gpt"), None)
+        turns = {t.get("from"): t.get("value") or "" for t in row.get("conversations", []) if isinstance(t, dict)}
+        answer = turns.get("gpt", "").strip()
         label = labelset.normalize(extract_answer(answer)) if answer else None
         if label is None or "video" not in row:
-            raise DatasetError(f"{path}: entry {i} has no video or no answer in the {labelset.name} vocabulary")
+            cause = "rows without a video" if "video" not in row else "rows with an empty or unknown label"
+            if on_bad is None:
+                raise DatasetError(f"{path}: entry {i} has no video or no answer in the {labelset.name} vocabulary")
+            on_bad(cause, f"entry {i}: {answer[:40]!r}")
+            continue
         media = Path(row["video"])
         media = media if media.is_absolute() else path.parent / media
-        items.append(Item(f"{i:06d}-{media.stem}", str(media), label, split="all", meta={"target": answer}))
+        instruction = _PLACEHOLDERS.sub("", turns.get("human", "")).strip()
+        items.append(Item(f"{i:06d}-{media.stem}", str(media), label, split="all",
+                          meta={"target": answer, "answer": extract_answer(answer).strip(), "instruction": instruction}))
     return items
+
+
+_PLACEHOLDERS = re.compile(r"<(video|audio|image)>\s*")
 
 
 def _label(value, labelset: LabelSet) -> str | None:

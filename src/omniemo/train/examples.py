@@ -7,13 +7,10 @@ files that exist but cannot be decoded are skipped and counted when their batch 
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omniemo.answers import extract_answer
-from omniemo.labels import get_labelset
 from omniemo.models.processing import R1OMNI_INSTRUCTION, MediaSample, load_media_sample
 from omniemo.train.config import DataConfig
 
@@ -53,70 +50,32 @@ class SkipLog:
         return "; ".join(f"{n} {cause} (e.g. {', '.join(self.examples[cause])})" for cause, n in self.counts.items())
 
 
-_PLACEHOLDERS = re.compile(r"<(video|audio|image)>\s*")
-
-
 def load_examples(cfg: DataConfig, skips: SkipLog | None = None) -> list[Example]:
-    skips = skips if skips is not None else SkipLog()
-    if cfg.source == "r1omni":
-        examples = _r1omni(cfg, skips)
-    else:
-        examples = _adapter(cfg, skips)
-    if cfg.evidence_dir:
-        for ex in examples:
-            record = Path(cfg.evidence_dir) / f"{Path(ex.path).stem}.json"
-            ex.evidence = json.loads(record.read_text()) if record.is_file() else None
-    return examples[: cfg.limit] if cfg.limit else examples
-
-
-def _r1omni(cfg: DataConfig, skips: SkipLog) -> list[Example]:
-    """The reference JSON list: {"video": path, "conversations": [{"from": "human"}, {"from": "gpt"}]}."""
-    root = Path(cfg.root)
-    path = root if root.is_file() else next(iter(sorted(root.glob("*.json"))), None)
-    if path is None:
-        raise FileNotFoundError(f"{root}: no R1-Omni training .json file")
-    labels = cfg.labels or "mafw"
-    labelset = get_labelset(labels)
-    rows = json.loads(path.read_text(encoding="utf-8"))
-    out = []
-    for i, row in enumerate(rows):
-        turns = {t.get("from"): t.get("value", "") for t in row.get("conversations", []) if isinstance(t, dict)}
-        answer = (turns.get("gpt") or "").strip()
-        if "video" not in row:
-            skips.add("rows without a video", f"entry {i}")
-            continue
-        media = Path(row["video"])
-        media = media if media.is_absolute() else path.parent / media
-        solution = extract_answer(answer).strip()
-        if not solution or labelset.normalize(solution) is None:
-            skips.add("rows with an empty or unknown label", f"entry {i}: {answer[:40]!r}")
-            continue
-        if not media.is_file():
-            skips.add("missing media files", str(media))
-            continue
-        instruction = cfg.instruction or _PLACEHOLDERS.sub("", turns.get("human") or "").strip() or R1OMNI_INSTRUCTION
-        target = answer if cfg.target == "conversation" else solution
-        out.append(Example(str(media), instruction, target, solution, labels))
-    return out
-
-
-def _adapter(cfg: DataConfig, skips: SkipLog) -> list[Example]:
+    """The training rows of ``cfg`` through the dataset adapters (``r1omni`` for the reference JSON)."""
     from omniemo.data.datasets import get_dataset, load_items
 
+    skips = skips if skips is not None else SkipLog()
     spec = get_dataset(cfg.source)
     labels = cfg.labels or spec.labels
-    items = load_items(cfg.source, cfg.root, cfg.split)
-    out = []
-    for item in items:
+    options = {"labels": labels, "on_bad": skips.add} if cfg.source == "r1omni" else {}
+    examples = []
+    for item in load_items(cfg.source, cfg.root, cfg.split, **options):
         if not item.label:
             skips.add("rows with an empty label", item.id)
             continue
         if not Path(item.path).is_file():
             skips.add("missing media files", item.path)
             continue
-        target = item.meta.get("target") if cfg.target == "conversation" and item.meta else None
-        out.append(Example(item.path, cfg.instruction or R1OMNI_INSTRUCTION, target or item.label, item.label, labels))
-    return out
+        meta = item.meta or {}
+        target = meta.get("target") if cfg.target == "conversation" else None
+        solution = meta.get("answer") or item.label  # the answer as the data writes it: strict accuracy compares it
+        instruction = cfg.instruction or meta.get("instruction") or R1OMNI_INSTRUCTION
+        examples.append(Example(item.path, instruction, target or solution, solution, labels))
+    if cfg.evidence_dir:
+        for ex in examples:
+            record = Path(cfg.evidence_dir) / f"{Path(ex.path).stem}.json"
+            ex.evidence = json.loads(record.read_text()) if record.is_file() else None
+    return examples[: cfg.limit] if cfg.limit else examples
 
 
 def decode_example(ex: Example, num_frames: int, modalities=("video", "audio")) -> MediaSample:
