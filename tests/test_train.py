@@ -310,3 +310,23 @@ def test_r1omni_json_rows_become_examples_and_bad_rows_are_counted(tiny, tmp_pat
                                   "missing media files": 1}
     labels_only = load_examples(DataConfig(source="r1omni", root=str(data), labels="mafw", target="label"))
     assert labels_only[0].target == "sad"
+
+
+def test_group_batch_equals_the_batch_of_repeated_prompts(tiny):
+    import numpy as np
+
+    from omniemo.models.loading import load_humanomni
+    from omniemo.models.processing import MediaSample
+    from omniemo.train.policy import HumanOmniPolicy
+
+    model, proc = load_humanomni(tiny["ckpt"], device="cpu")
+    policy = HumanOmniPolicy(model, proc)
+    rng = np.random.default_rng(0)
+    samples = [MediaSample("a", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8), None),
+               MediaSample("b", None, rng.standard_normal(8000).astype(np.float32)),
+               MediaSample("c", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8),
+                           rng.standard_normal(4000).astype(np.float32))]
+    grouped = policy.group_batch(samples, 3)
+    plain = policy.prompt_batch([s for s in samples for _ in range(3)])
+    assert grouped.keys() == plain.keys()
+    assert all(torch.equal(grouped[k], plain[k]) for k in plain if plain[k] is not None)

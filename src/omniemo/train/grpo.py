@@ -123,7 +123,7 @@ def train_grpo(cfg: TrainConfig, stop_after: int | None = None) -> dict:
             prompts = [s for s in samples for _ in range(g.num_generations)]
             if prompts:
                 # 1. sample G completions per prompt with the current policy
-                batch = to_device(policy.prompt_batch(prompts), acc.device)
+                batch = to_device(policy.group_batch(samples, g.num_generations), acc.device)
                 model.eval()
                 with torch.no_grad(), acc.autocast():
                     completion = policy.generate(acc.unwrap_model(model), batch, **generation)

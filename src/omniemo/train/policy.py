@@ -77,6 +77,10 @@ class Policy:
     def sft_batch(self, samples: list[MediaSample]) -> dict:
         raise NotImplementedError
 
+    def group_batch(self, samples: list[MediaSample], group: int) -> dict:
+        """The prompt batch with each sample ``group`` times in a row (GRPO's G samples per prompt)."""
+        return self.prompt_batch([s for s in samples for _ in range(group)])
+
     def generate(self, core, batch: dict, **generation) -> torch.Tensor:
         """Completion token ids (B, L), pad after the end."""
         raise NotImplementedError
@@ -105,6 +109,12 @@ class HumanOmniPolicy(Policy):
 
     def sft_batch(self, samples):
         return self.processor(samples, with_targets=True)
+
+    def group_batch(self, samples, group):
+        # preprocess each clip once, then repeat its rows: every tensor here is per sample (or per sample with
+        # that modality, in batch order), so repeating each row in place keeps them aligned
+        batch = self.processor(samples)
+        return {k: (v.repeat_interleave(group, dim=0) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
     def generate(self, core, batch, **generation):
         embeds = core.embed_inputs(batch["input_ids"], batch["pixel_values"], batch["input_features"],
