@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,13 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak RSS since exec (VmHWM); getrusage's ru_maxrss can report the parent's instead."""
+    import re
+
+    return int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
 OUT = HERE / "out"
 NEW_TOKENS = 32
 
@@ -97,7 +103,7 @@ def case(kind: str, size: str, dtype: str, device: str, batch: int) -> dict:
         predictor.generate(prompt)
         _sync(device)
         generate_s = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mib()
     gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
     return {"model": kind, "size": size, "dtype": dtype, "device": device, "batch": batch, "parameters": params,
             "make_s": round(made, 2), "load_s": round(loaded, 2), "prompt_positions": positions,

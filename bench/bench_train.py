@@ -15,7 +15,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ OUT = HERE / "out"
 def case(recipe: str, size: str, steps: int, extra: list[str]) -> dict:
     import torch
 
-    from bench_models import _checkpoint
+    from bench_models import _checkpoint, _peak_rss_mib
 
     from omniemo.train.config import load_config
     from omniemo.train.toy import write_toy_dataset
@@ -57,7 +56,7 @@ def case(recipe: str, size: str, steps: int, extra: list[str]) -> dict:
     grpo = "grpo" in recipe
     samples = cfg.optim.per_device_batch_size * cfg.optim.gradient_accumulation_steps * (
         cfg.grpo.num_generations if grpo else 1)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mib()
     gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     return {"recipe": recipe, "size": size, "settings": extra, "steps": steps,
             "step_s_median": round(statistics.median(per_step[1:] or per_step), 3), "first_step_s": round(per_step[0], 3),
