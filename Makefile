@@ -36,6 +36,8 @@ bench: setup
 	OMP_NUM_THREADS=1 $(PY) bench/bench_decode.py
 	OMP_NUM_THREADS=1 $(PY) bench/bench_cues.py
 	OMP_NUM_THREADS=1 $(PY) bench/bench_analyze.py
+	OMP_NUM_THREADS=2 $(PY) bench/bench_models.py
+	OMP_NUM_THREADS=2 $(PY) bench/bench_train.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
