@@ -93,7 +93,7 @@ def test_full_size_parameter_names_match_the_published_checkpoint():
                              num_attention_heads=14, num_key_value_heads=2, tie_word_embeddings=True)
     with torch.device("meta"):  # full size, no memory
         model = HumanOmniForCausalLM(config)
-    state = {k: tuple(v.shape) for k, v in model.omni_state_dict().items()}
+    state = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     expected = _expected_humanomni_shapes()
     assert {k: state.get(k) for k in expected} == expected
     multimodal = {k for k in state if k.startswith(("model.mm_projector.", "model.bert_gate.", "model.audio_projector."))}

@@ -159,9 +159,6 @@ class HumanOmniForCausalLM(Qwen2ForCausalLM):
                 tower._apply(fn, *args, **kwargs)
         return self
 
-    def omni_state_dict(self) -> dict[str, torch.Tensor]:
-        return self.state_dict()
-
     # -- media encoders -----------------------------------------------------------------------------------------
     def encode_video(self, pixel_values: torch.Tensor, bert_input_ids: torch.Tensor,
                      bert_attention_mask: torch.Tensor) -> torch.Tensor:

@@ -179,7 +179,7 @@ def save_humanomni(model: HumanOmniForCausalLM, processor: HumanOmniProcessor, o
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.config.save_pretrained(out)
-    state = model.omni_state_dict()
+    state = model.state_dict()  # the towers are not in it
     if model.config.tie_word_embeddings:
         state.pop("lm_head.weight", None)
     save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, out / "model.safetensors",

@@ -117,9 +117,7 @@ class HumanOmniPolicy(Policy):
         return {k: (v.repeat_interleave(group, dim=0) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
     def generate(self, core, batch, **generation):
-        embeds = core.embed_inputs(batch["input_ids"], batch["pixel_values"], batch["input_features"],
-                                   batch["bert_input_ids"], batch["bert_attention_mask"])
-        return core.generate(inputs_embeds=embeds, attention_mask=batch["attention_mask"], **generation)
+        return core.generate_from_media(**batch, **generation)
 
     def completion_logits(self, model, batch, completion, mask):
         ids = torch.cat([batch["input_ids"], completion], dim=1)
