@@ -192,6 +192,9 @@ def test_batched_and_single_greedy_generation_agree(humanomni, media):
     together = predictor.generate(predictor.prepare(samples))
     alone = [predictor.generate(predictor.prepare([s]))[0] for s in samples]
     assert together == alone
+    asking = HumanOmniPredictor.__new__(HumanOmniPredictor)
+    OmniPredictor.__init__(asking, model, proc, instruction="eval")
+    assert asking.instruction.startswith("As an emotional recognition expert, in the video")
     # and the label scores: a distribution over the label set, the same batched or alone
     probs = predictor.label_probabilities(predictor.prepare(samples), together, get_labelset("mer2023"))
     assert all(abs(sum(p.values()) - 1) < 1e-4 and len(p) == 6 for p in probs)

@@ -143,6 +143,9 @@ _MODEL_OPTIONS = [
     click.option("--max-new-tokens", type=int, default=512, show_default=True, help="Omni backends: output length cap."),
     click.option("--sample/--greedy", "do_sample", default=False, show_default=True,
                  help="Omni backends: sample (temperature 1, top-k 50) instead of greedy decoding."),
+    click.option("--instruction", default=None,
+                 help="Omni backends: the question (default: R1-Omni's training/demo prompt with its format line; "
+                      "'eval': its evaluation scripts' question; or your own text)."),
 ]
 
 

@@ -13,7 +13,7 @@ import torch
 
 from omniemo.answers import extract_answer, extract_think, parse_label
 from omniemo.labels import LabelSet, get_labelset
-from omniemo.models.processing import R1OMNI_INSTRUCTION, MediaSample, load_media_sample
+from omniemo.models.processing import EVAL_INSTRUCTION, R1OMNI_INSTRUCTION, MediaSample, load_media_sample
 from omniemo.predictor import Prediction
 
 MODALITIES = ("video", "audio")
@@ -40,7 +40,7 @@ class OmniPredictor:
                  score_labels: bool = True):
         self.model, self.processor = model, processor
         self.modalities = parse_modalities(modalities)
-        self.instruction = instruction
+        self.instruction = {"r1omni": R1OMNI_INSTRUCTION, "eval": EVAL_INSTRUCTION}.get(instruction, instruction)
         self.generation = {"max_new_tokens": max_new_tokens, "do_sample": do_sample}
         if do_sample:
             self.generation.update(temperature=temperature, top_k=top_k)
