@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omniemo.models.processing import R1OMNI_INSTRUCTION, MediaSample, load_media_sample
+from omniemo.models.processing import R1OMNI_INSTRUCTION
 from omniemo.train.config import DataConfig
 
 
@@ -76,8 +76,3 @@ def load_examples(cfg: DataConfig, skips: SkipLog | None = None) -> list[Example
             record = Path(cfg.evidence_dir) / f"{Path(ex.path).stem}.json"
             ex.evidence = json.loads(record.read_text()) if record.is_file() else None
     return examples[: cfg.limit] if cfg.limit else examples
-
-
-def decode_example(ex: Example, num_frames: int, modalities=("video", "audio")) -> MediaSample:
-    """The clip as a MediaSample with the example's target; raises MediaError for unusable files."""
-    return load_media_sample(ex.path, ex.instruction, num_frames, modalities, target=ex.target)[0]

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from omniemo.train.config import OptimConfig, TrainConfig
-from omniemo.train.examples import Example, SkipLog, decode_example, load_examples
+from omniemo.models.processing import load_media_sample
+from omniemo.train.examples import Example, SkipLog, load_examples
 
 
 def make_accelerator(cfg: TrainConfig):
@@ -96,7 +97,7 @@ def decode_batch(examples: list[Example], num_frames: int, modalities, skips: Sk
     samples, kept = [], []
     for ex in examples:
         try:
-            samples.append(decode_example(ex, num_frames, tuple(modalities)))
+            samples.append(load_media_sample(ex.path, ex.instruction, num_frames, tuple(modalities), ex.target)[0])
             kept.append(ex)
         except (MediaError, OSError, ValueError) as exc:
             skips.add("unreadable media files", f"{ex.path} ({exc})"[:160])
@@ -175,31 +176,6 @@ class MetricsLog:
               file=sys.stderr)
 
 
-def start_run(cfg: TrainConfig, accelerator, kind: str, examples: int, skips: SkipLog) -> None:
-    if not accelerator.is_main_process:
-        return
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({"recipe": kind, **cfg.to_dict()}, indent=2, default=str))
-    note = f" (skipped {skips.total}: {skips.summary()})" if skips.total else ""
-    print(f"{kind}: {examples} examples{note}; {accelerator.num_processes} process(es) on {accelerator.device}",
-          file=sys.stderr)
-
-
-def finish_run(cfg: TrainConfig, accelerator, policy, model, summary: dict) -> Path:
-    """Write the trained checkpoint (loadable by `omniemo analyze --backend ... --model-path`) and a summary."""
-    out = Path(cfg.output_dir)
-    accelerator.wait_for_everyone()
-    final = out / "final"
-    if accelerator.is_main_process:
-        if final.exists():
-            shutil.rmtree(final)
-        policy.save(accelerator.unwrap_model(model), final)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    accelerator.wait_for_everyone()
-    return final
-
-
 class Timer:
     def __init__(self):
         self.start = time.perf_counter()
@@ -254,7 +230,13 @@ def start_training(cfg: TrainConfig, kind: str, adapt: Callable | None = None,
     if on_prepared is not None:
         on_prepared(run)
     run.start = resume_step(accelerator, cfg)
-    start_run(cfg, accelerator, kind, len(examples), skips)
+    if accelerator.is_main_process:
+        out = Path(cfg.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps({"recipe": kind, **cfg.to_dict()}, indent=2, default=str))
+        note = f" (skipped {skips.total}: {skips.summary()})" if skips.total else ""
+        print(f"{kind}: {len(examples)} examples{note}; {accelerator.num_processes} process(es) on "
+              f"{accelerator.device}", file=sys.stderr)
     run.timer.lap()
     return run
 
@@ -285,6 +267,15 @@ def end_step(run: Run, step: int, row: dict, stop_after: int | None) -> bool:
 
 
 def finish_training(run: Run, last: dict) -> dict:
+    """Write ``final/`` (a checkpoint `omniemo analyze --backend ... --model-path` loads) and ``summary.json``."""
     summary = {**last, "steps": run.total, "examples": len(run.examples), "skipped": dict(run.skips.counts)}
-    finish_run(run.cfg, run.accelerator, run.policy, run.model, summary)
+    out = Path(run.cfg.output_dir)
+    run.accelerator.wait_for_everyone()
+    if run.accelerator.is_main_process:
+        final = out / "final"
+        if final.exists():
+            shutil.rmtree(final)
+        run.policy.save(run.accelerator.unwrap_model(run.model), final)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    run.accelerator.wait_for_everyone()
     return summary
