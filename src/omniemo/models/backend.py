@@ -13,7 +13,7 @@ import torch
 
 from omniemo.answers import extract_answer, extract_think, parse_label
 from omniemo.labels import LabelSet, get_labelset
-from omniemo.models.processing import EVAL_INSTRUCTION, R1OMNI_INSTRUCTION, MediaSample, load_media_sample
+from omniemo.models.processing import EVAL_INSTRUCTION, R1OMNI_INSTRUCTION, MediaSample, load_media_sample, pad_rows
 from omniemo.predictor import Prediction
 
 MODALITIES = ("video", "audio")
@@ -99,12 +99,7 @@ def score_continuations(model, prefix_embeds: torch.Tensor, prefix_mask: torch.T
     cache = out.cache
     k = len(continuations)
     cache.batch_repeat_interleave(k)
-    width = max(len(c) for c in continuations)
-    ids = torch.zeros((k, width), dtype=torch.long, device=prefix_embeds.device)
-    mask = torch.zeros((k, width), dtype=torch.long, device=prefix_embeds.device)
-    for i, c in enumerate(continuations):
-        ids[i, : len(c)] = torch.tensor(c)
-        mask[i, : len(c)] = 1
+    ids, mask = (t.to(prefix_embeds.device) for t in pad_rows(continuations, 0, left=False))
     full_mask = torch.cat([prefix_mask.expand(k, -1), mask], dim=1)
     logits = model(inputs_embeds=embed(ids), attention_mask=full_mask, cache=cache).logits.float()
     logp = torch.log_softmax(logits, -1)

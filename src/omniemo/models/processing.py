@@ -29,6 +29,19 @@ EVAL_INSTRUCTION = ("As an emotional recognition expert, in the video, when the 
                     "which predominant feeling is most clearly expressed?")
 
 
+def pad_rows(rows: list[list[int]], pad: int, left: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows padded to the longest, and the attention mask: on the left for generation (every prompt ends
+    where decoding starts), on the right for training."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[i, span] = torch.tensor(row, dtype=torch.long)
+        mask[i, span] = 1
+    return ids, mask
+
+
 def user_turn(instruction: str, video: bool = True, audio: bool = True) -> str:
     """The reference's user message, keeping only the modalities present."""
     parts = []
@@ -166,24 +179,14 @@ class HumanOmniProcessor:
                 labels.append([-100] * len(ids) + target)  # loss on the assistant turn only
                 ids = ids + target
             rows.append(ids)
-        width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        label_ids = torch.full((len(rows), width), -100, dtype=torch.long) if with_targets else None
-        for i, ids in enumerate(rows):
-            span = slice(0, len(ids)) if with_targets else slice(width - len(ids), width)
-            input_ids[i, span] = torch.tensor(ids)
-            attention_mask[i, span] = 1
-            if with_targets:
-                label_ids[i, span] = torch.tensor(labels[i])
+        input_ids, attention_mask = pad_rows(rows, self.tokenizer.pad_token_id, left=not with_targets)
         video = [s for s in samples if s.has_video]
         audio = [s for s in samples if s.has_audio]
         batch: dict[str, torch.Tensor | None] = {"input_ids": input_ids, "attention_mask": attention_mask,
                                                  "pixel_values": None, "input_features": None,
                                                  "bert_input_ids": None, "bert_attention_mask": None}
         if with_targets:
-            batch["labels"] = label_ids
+            batch["labels"] = pad_rows(labels, -100, left=False)[0]
         if video:
             batch["pixel_values"] = torch.stack([frames_to_pixels(self._frames(s.frames), self.image_size) for s in video])
             bert = self.bert_tokenizer([s.instruction for s in video], padding=True, truncation=True,

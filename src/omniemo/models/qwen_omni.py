@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from omniemo.models.processing import SAMPLE_RATE, MediaSample
+from omniemo.models.processing import SAMPLE_RATE, MediaSample, pad_rows
 
 SYSTEM_PROMPT = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving "
                  "auditory and visual inputs, as well as generating text and speech.")
@@ -108,12 +108,7 @@ class QwenOmniProcessor:
                 text = text.replace(token, token * n, 1)
             ids = self.tokenizer.encode(text, add_special_tokens=False)
             rows.append(ids + (suffixes[i] if suffixes else []))
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, ids in enumerate(rows):
-            input_ids[i, width - len(ids):] = torch.tensor(ids)
-            attention_mask[i, width - len(ids):] = 1
+        input_ids, attention_mask = pad_rows(rows, self.tokenizer.pad_token_id)
         batch = {"input_ids": input_ids, "attention_mask": attention_mask}
         if patches:
             batch["pixel_values_videos"] = torch.from_numpy(np.concatenate(patches))
