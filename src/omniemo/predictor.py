@@ -49,6 +49,8 @@ class Predictor(Protocol):
 BACKENDS = ("pipeline", "humanomni", "qwen-omni")
 # options only the cue pipeline understands; omni backends are given the rest
 PIPELINE_ONLY = ("fps", "timeline", "keep_keyframes", "enroll")
+OMNI_ONLY = ("model_path", "vision_tower", "audio_tower", "bert", "device", "dtype", "max_new_tokens", "do_sample",
+             "temperature", "instruction", "score_labels")
 
 
 def get_predictor(backend: str = "pipeline", **options) -> Predictor:
@@ -67,7 +69,3 @@ def get_predictor(backend: str = "pipeline", **options) -> Predictor:
         cls = HumanOmniPredictor if backend == "humanomni" else QwenOmniPredictor
         return cls(**omni)
     raise ValueError(f"unknown backend {backend!r}: available: {', '.join(BACKENDS)}")
-
-
-OMNI_ONLY = ("model_path", "vision_tower", "audio_tower", "bert", "device", "dtype", "max_new_tokens", "do_sample",
-             "temperature", "instruction", "score_labels")
