@@ -47,7 +47,7 @@ class Predictor(Protocol):
 
 
 BACKENDS = ("pipeline", "humanomni", "qwen-omni")
-# options only the cue pipeline understands; omni backends are given the rest
+# options only one side understands: each backend is given the others' filtered out
 PIPELINE_ONLY = ("fps", "timeline", "keep_keyframes", "enroll")
 OMNI_ONLY = ("model_path", "vision_tower", "audio_tower", "bert", "device", "dtype", "max_new_tokens", "do_sample",
              "temperature", "instruction", "score_labels")
