@@ -49,7 +49,7 @@ def test_training_is_deterministic(ravdess_speech, tmp_path):
     runs = []
     for run in ("a", "b"):
         config = SpeechEmotionConfig(ravdess_root=subset, out_dir=tmp_path / run, cache=tmp_path / "cache.npz",
-                                     baseline=False, workers=1, c_grid=(0.01, 0.1))
+                                     baseline=False, workers=1, c_grid=(0.01, 0.1), shrinkage_grid=(0.3, 0.6))
         report = train(config)
         runs.append(SpeechEmotionModel.load(tmp_path / run / "speech_emotion.npz"))
         assert "ravdess/test" in report["variants"]["single"]

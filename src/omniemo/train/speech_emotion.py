@@ -12,6 +12,7 @@ eGeMAPS functionals, linear SVM / logistic regression, C chosen on the dev actor
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import time
@@ -27,6 +28,7 @@ from omniemo.labels import CREMAD, RAVDESS
 
 DOUBTFUL_CREMAD = {("1006", "TIE"), ("1013", "WSI"), ("1017", "IWW")}
 C_GRID = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+SHRINKAGE_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 @dataclass
@@ -49,7 +51,8 @@ class SpeechEmotionConfig:
     workers: int = 2
     baseline: bool = True  # run the classic openSMILE recipe beside it
     enrolled_with_global: bool = True  # enrolled variant sees speaker- and training-normalised features (chosen on dev: 73.5 vs 70.7 mean dev UAR)
-    c_grid: tuple[float, ...] = C_GRID
+    c_grid: tuple[float, ...] = C_GRID  # logistic regression's inverse regularisation
+    shrinkage_grid: tuple[float, ...] = SHRINKAGE_GRID  # LDA's covariance shrinkage (Ledoit-Wolf style)
     notes: list[str] = field(default_factory=list)
 
 
@@ -131,30 +134,44 @@ def speaker_normalise(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
     return out
 
 
-def _restricted_predictions(proba: np.ndarray, labels: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
+def _restricted_predictions(scores: np.ndarray, labels: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
     idx = [labels.index(a) for a in allowed]
-    return [allowed[i] for i in np.argmax(proba[:, idx], axis=1)]
+    return [allowed[i] for i in np.argmax(scores[:, idx], axis=1)]
 
 
-def _fit(x, y, c, seed):
+def _linear_in(models, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Summed decision functions of linear classifiers, as one (W, b) in the order of ``labels``.
+
+    A softmax over summed log-probabilities of several linear models is again one linear model (the per-row
+    normalisers cancel), so the ensemble ships as one weight matrix. A class no model saw gets -1e3.
+    """
+    dim = models[0].coef_.shape[1]
+    w, b = np.zeros((len(labels), dim)), np.zeros(len(labels))
+    seen = set()
+    for model in models:
+        for j, cls in enumerate(model.classes_):
+            w[labels.index(cls)] += model.coef_[j]
+            b[labels.index(cls)] += model.intercept_[j]
+            seen.add(cls)
+    b[[i for i, lab in enumerate(labels) if lab not in seen]] = -1e3
+    return w, b
+
+
+def _fit_logistic(x, y, c, seed):
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=seed)
-    return model.fit(x, y)
+    return LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=seed).fit(x, y)
 
 
-def _proba_in(model, x, labels):
-    """Probabilities in the order of ``labels`` (a class missing from training gets 0)."""
-    p = model.predict_proba(x)
-    out = np.zeros((len(x), len(labels)))
-    for j, cls in enumerate(model.classes_):
-        out[:, labels.index(cls)] = p[:, j]
-    return out
+def _fit_lda(x, y, shrinkage):
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    return LinearDiscriminantAnalysis(solver="lsqr", shrinkage=shrinkage).fit(x, y)
 
 
 def _fit_temperature(logits: np.ndarray, y_idx: np.ndarray) -> float:
     best, best_nll = 1.0, np.inf
-    for t in np.exp(np.linspace(np.log(0.3), np.log(5.0), 60)):
+    for t in np.exp(np.linspace(np.log(0.3), np.log(30.0), 120)):
         z = logits / t
         z -= z.max(axis=1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -177,7 +194,7 @@ def _scores(truth, pred, labelset):
 
 
 def train(config: SpeechEmotionConfig) -> dict:
-    """Fit both variants, choose C on the dev speakers, report on the RAVDESS test actors; save weights + card."""
+    """Fit both variants, choose C and shrinkage on the dev speakers, report on the RAVDESS test actors; save weights + card."""
     from omniemo.perception.speech_emotion import LABELS, MODEL_NAME, WEIGHTS, SpeechEmotionModel
 
     items = ravdess_items(config.ravdess_root) + (cremad_items(config.cremad_root) if config.cremad_root else [])
@@ -197,11 +214,12 @@ def train(config: SpeechEmotionConfig) -> dict:
         enrolled_z = np.hstack([enrolled_z, single_z])
     variants = {"single": single_z, "enrolled": enrolled_z}
 
-    def evaluate(model, z, rows, corp):
-        proba = _proba_in(model, z[rows], LABELS)
+    def evaluate(w, b, z, rows, corp):
         allowed = RAVDESS.labels if corp == "ravdess" else CREMAD.labels
-        return _scores(list(y[rows]), _restricted_predictions(proba, LABELS, allowed), corp)
+        return _scores(list(y[rows]), _restricted_predictions(z[rows] @ w.T + b, LABELS, allowed), corp)
 
+    dev_sets = [(corp, (corpus == corp) & (split == "dev")) for corp in ("ravdess", "cremad")]
+    dev_sets = [(corp, rows) for corp, rows in dev_sets if rows.any()]
     report: dict = {"data": {}, "variants": {}}
     for corp in ("ravdess", "cremad"):
         for part in ("train", "dev", "test"):
@@ -210,35 +228,33 @@ def train(config: SpeechEmotionConfig) -> dict:
                 report["data"][f"{corp}/{part}"] = n
     weights, temperature = {}, {}
     for variant, z in variants.items():
+        # the classifier: logistic regression + shrinkage LDA, log-probabilities summed (chosen on the dev
+        # speakers over LR alone: mean dev UAR 76.2 against 73.5 enrolled, 70.3 against 68.3 single)
+        logistic = {c: _fit_logistic(z[train_rows], y[train_rows], c, config.seed) for c in config.c_grid}
+        lda = {s: _fit_lda(z[train_rows], y[train_rows], s) for s in config.shrinkage_grid}
         dev_choice = {}
-        for c in config.c_grid:
-            model = _fit(z[train_rows], y[train_rows], c, config.seed)
-            uars = [evaluate(model, z, (corpus == corp) & (split == "dev"), corp)["paper"]["uar"]
-                    for corp in ("ravdess", "cremad") if ((corpus == corp) & (split == "dev")).any()]
-            dev_choice[c] = float(np.mean(uars))
-        best_c = max(dev_choice, key=dev_choice.get)
-        model = _fit(z[train_rows], y[train_rows], best_c, config.seed)
-        w = np.zeros((len(LABELS), z.shape[1]))
-        b = np.zeros(len(LABELS))
-        for j, cls in enumerate(model.classes_):
-            w[LABELS.index(cls)], b[LABELS.index(cls)] = model.coef_[j], model.intercept_[j]
-        b[[i for i, lab in enumerate(LABELS) if lab not in model.classes_]] = -1e3
+        for c, s in itertools.product(config.c_grid, config.shrinkage_grid):
+            w, b = _linear_in([logistic[c], lda[s]], LABELS)
+            dev_choice[(c, s)] = float(np.mean([evaluate(w, b, z, rows, corp)["paper"]["uar"] for corp, rows in dev_sets]))
+        best_c, best_s = max(dev_choice, key=dev_choice.get)
+        w, b = _linear_in([logistic[best_c], lda[best_s]], LABELS)
         dev_rows = split == "dev"
         logits = z[dev_rows] @ w.T + b
         temperature[variant] = _fit_temperature(logits, np.array([LABELS.index(v) for v in y[dev_rows]]))
         weights[variant] = (w, b)
-        result = {"C": best_c, "dev_uar_by_C": dev_choice, "temperature": temperature[variant]}
+        result = {"C": best_c, "shrinkage": best_s, "temperature": temperature[variant],
+                  "dev_uar_by_C_shrinkage": {f"{c}/{s}": round(v, 2) for (c, s), v in dev_choice.items()}}
         for corp, part in (("ravdess", "dev"), ("cremad", "dev"), ("ravdess", "test")):
             rows = (corpus == corp) & (split == part)
             if rows.any():
-                result[f"{corp}/{part}"] = evaluate(model, z, rows, corp)
+                result[f"{corp}/{part}"] = evaluate(w, b, z, rows, corp)
         sex = np.array([it.sex for it in items])
-        for s in ("female", "male"):
-            rows = (corpus == "ravdess") & (split == "test") & (sex == s)
+        for group in ("female", "male"):
+            rows = (corpus == "ravdess") & (split == "test") & (sex == group)
             if rows.any():
-                result[f"ravdess/test/{s}"] = evaluate(model, z, rows, "ravdess")
+                result[f"ravdess/test/{group}"] = evaluate(w, b, z, rows, "ravdess")
         report["variants"][variant] = result
-        print(f"{variant}: C={best_c} RAVDESS test UAR {result['ravdess/test']['paper']['uar']}", flush=True)
+        print(f"{variant}: C={best_c} shrinkage={best_s} RAVDESS test UAR {result['ravdess/test']['paper']['uar']}", flush=True)
     if config.baseline:
         report["baseline"] = classic_recipe(items, feats, config)
 
@@ -299,8 +315,10 @@ def model_card(report: dict, config: SpeechEmotionConfig) -> str:
         "# Model card: omniemo speech-emotion",
         "",
         "Emotion from the voice alone, for `omniemo analyze`. Features: Whisper tiny.en encoder states (mean and",
-        "std over time, 768) + openSMILE eGeMAPSv02 functionals (88). Classifier: multinomial logistic regression",
-        "(class-balanced), one per variant, temperature-scaled on the dev speakers (negative log-likelihood).",
+        "std over time, 768) + openSMILE eGeMAPSv02 functionals (88). Classifier, one per variant: multinomial",
+        "logistic regression (class-balanced) and linear discriminant analysis with covariance shrinkage, their",
+        "log-probabilities summed (one linear layer; C and shrinkage chosen together on the dev speakers), then",
+        "temperature-scaled on the dev speakers (negative log-likelihood).",
         "",
         "- `single`: one clip alone; features standardised with the training statistics.",
         "- `enrolled`: features standardised with the speaker's own statistics from several clips (enrolment),",
@@ -316,7 +334,8 @@ def model_card(report: dict, config: SpeechEmotionConfig) -> str:
         "|---|---|---|",
         *[f"| {k.split('/')[0]} | {k.split('/')[1]} | {n} |" for k, n in report["data"].items()],
         "",
-        "Train: RAVDESS actors 01-16 + CREMA-D 1001-1024. Choose (C, temperature): RAVDESS 17-20 + CREMA-D 1025-1030.",
+        "Train: RAVDESS actors 01-16 + CREMA-D 1001-1024. Choose (C, shrinkage, temperature): RAVDESS 17-20 + CREMA-D",
+        "1025-1030 (mean of the two corpora's dev UAR).",
         "Test (reported once): RAVDESS 21-24. CREMA-D has no calm and no surprise; class weights are balanced over",
         "the union, and each corpus is scored in its own label set (probabilities restricted to it). The three",
         "CREMA-D actor/sentence pairs with byte-identical files under two labels are excluded. No feature keys on the",
