@@ -13,7 +13,7 @@ from omniemo.cli import main
 from omniemo.media.synth import write_clip
 from omniemo.predictor import get_predictor
 from omniemo.reasoning import fuse, verify
-from omniemo.reasoning.fusion import to_label_set
+from omniemo.reasoning.fusion import shipped_weights, to_label_set
 
 EMOTIONS = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 
@@ -73,13 +73,15 @@ def test_no_face_no_audio(clips):
 
 
 def test_fusion_subsets_and_label_sets():
-    face = {"happy": 0.7, "neutral": 0.2, "sad": 0.1}
-    voice = {"happy": 0.2, "calm": 0.5, "neutral": 0.3}
+    # as the models give them: every class of the modality (7 face expressions, 8 voice emotions)
+    face = {"happy": 0.64, "neutral": 0.2, "sad": 0.1, "angry": 0.02, "fear": 0.02, "disgust": 0.01, "surprise": 0.01}
+    voice = {"happy": 0.15, "calm": 0.5, "neutral": 0.25, "sad": 0.04, "angry": 0.02, "fear": 0.02, "disgust": 0.01,
+             "surprise": 0.01}
     both = fuse({"face": face, "voice": voice}, "ravdess")
     assert both.label in ("happy", "calm") and set(both.contributions) == {"face", "voice"}
     assert fuse({"face": face}, "dfew").label == "happy"
     assert fuse({"voice": voice}, "ravdess").label == "calm"
-    assert fuse({"voice": voice}, "dfew").label == "neutral"  # no calm in DFEW: its mass stays with voice's neutral
+    assert fuse({"voice": voice}, "dfew").label == "neutral"  # no calm in DFEW: the voice's next choice
     assert fuse({}, "mafw").probabilities["anxious"] == pytest.approx(1 / 11, abs=1e-3)
     custom = fuse({"face": face}, "happy,sad")
     assert set(custom.probabilities) == {"happy", "sad"} and custom.label == "happy"
@@ -89,6 +91,7 @@ def test_fusion_subsets_and_label_sets():
     assert dist[labels.index("calm")] == pytest.approx(dist[labels.index("neutral")] / 2)
     # contributions: removing the only supporter of the answer lowers its probability
     strong = fuse({"face": {"angry": 0.9, "neutral": 0.1}, "voice": {"neutral": 0.5, "angry": 0.5}}, "dfew")
+    assert strong.weights == {"face": shipped_weights()["face"], "voice": shipped_weights()["voice"]}
     assert strong.label == "angry" and strong.contributions["face"] > 0
 
 

@@ -534,6 +534,39 @@ def train_speech_emotion(ravdess_root, cremad_root, out_dir, cache, seed, worker
                f"wrote {out_dir}/speech_emotion.npz and MODEL_CARD.md")
 
 
+@train_group.command("fusion")
+@click.argument("runs", nargs=-1, required=True, metavar="RUN[:MODALITIES]...")
+@click.option("--fit", default="face,voice", show_default=True,
+              help="Modalities whose weights are fitted (face, voice, text); the others keep their prior weight.")
+@click.option("--prior-sd", type=float, default=1.0, show_default=True,
+              help="Spread of the Gaussian prior around the prior weights (smaller: stay closer to them).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write fusion_weights.json and FUSION_CARD.md here (the shipped ones: src/omniemo/reasoning/weights).")
+@click.option("--note", "notes", multiple=True, help="A line for the card's notes, e.g. why a modality was not fitted (repeatable).")
+def train_fusion(runs, fit, prior_sd, out_dir, notes) -> None:
+    """Fit the fusion weights on `omniemo eval` runs of the cue pipeline (labelled clips).
+
+    RUN is an eval output folder; RUN:face,voice uses only those modalities of its clips (e.g. :face where
+    the voice model was trained on the same speakers). Prints the fused NLL, accuracy, UAR and calibration
+    error (ECE) before and after, per run.
+    """
+    from omniemo.train.fusion import FusionFitConfig, train
+
+    config = FusionFitConfig(runs=list(runs), fit=tuple(m for m in fit.split(",") if m), prior_sd=prior_sd, out_dir=out_dir,
+                             notes=list(notes))
+    try:
+        report = train(config)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo("weights: " + ", ".join(f"{m} {report['start'][m]} -> {w}" for m, w in report["weights"].items()))
+    for name, r in {**report["runs"], "all": report["all"]}.items():
+        before, after = r["before"], r["after"]
+        click.echo(f"{name}: {after['n']} clips | NLL {before['nll']} -> {after['nll']} | UAR {before['uar']} -> "
+                   f"{after['uar']} | ECE {before['ece']} -> {after['ece']}")
+    if out_dir:
+        click.echo(f"wrote {Path(out_dir) / 'fusion_weights.json'}")
+
+
 _RECIPE_OPTIONS = [
     click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
                  help="A YAML recipe (see recipes/)."),

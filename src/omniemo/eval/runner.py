@@ -44,8 +44,11 @@ def _predict_row(predictor, item: Item, labels: str) -> dict:
         p = predictor.predict(item.path, labels)
     except Exception as exc:  # one bad file is an error row, never the end of the run
         return {**base, "error": f"{type(exc).__name__}: {exc}", "seconds": round(time.perf_counter() - start, 3)}
-    return {**base, "prediction": p.label, "output": p.output, "probabilities": p.probabilities,
-            "missing_modalities": p.missing_modalities, "seconds": round(time.perf_counter() - start, 3)}
+    row = {**base, "prediction": p.label, "output": p.output, "probabilities": p.probabilities,
+           "missing_modalities": p.missing_modalities, "seconds": round(time.perf_counter() - start, 3)}
+    if p.fusion is not None:  # each modality's own distribution over the label set: what `train fusion` fits on
+        row["modalities"] = p.fusion.per_modality
+    return row
 
 
 def _predict_rows(predictor, items: list[Item], labels: str) -> list[dict]:

@@ -8,20 +8,36 @@ emotion concept, then combined log-linearly:
 
 A label a modality cannot express (the face has no "calm") takes a discounted share of its nearest concept
 (calm <- neutral) or, failing that, the modality's average, so that modality neither votes for nor against
-it. Weights: 1.0 face, 1.0 voice (whose probabilities are temperature-calibrated on the dev speakers), 0.5
-text (lexicon counts are weak evidence; no labelled data with varied wording was available to fit them).
-Contributions are leave-one-out: the change in the answer's probability when a modality is dropped.
+it. The weights ship in ``weights/fusion_weights.json``, fitted by ``omniemo train fusion`` (maximum a
+posteriori, Gaussian prior around ``PRIOR_WEIGHTS``) on `omniemo eval` runs of labelled clips; the file keeps
+which runs, which modalities were fitted and the scores before and after. Contributions are leave-one-out:
+the change in the answer's probability when a modality is dropped.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 
 from omniemo.labels import LabelSet, get_labelset
 
-WEIGHTS = {"face": 1.0, "voice": 1.0, "text": 0.5}
+# where the fit starts, and what a modality keeps when no data could fit it: the voice is temperature-
+# calibrated on its dev speakers; lexicon counts are weaker evidence than a trained model
+PRIOR_WEIGHTS = {"face": 1.0, "voice": 1.0, "text": 0.5}
+WEIGHTS_FILE = "fusion_weights.json"
+
+
+@lru_cache(maxsize=1)
+def shipped_weights() -> dict[str, float]:
+    """The fitted weights that ship with the package (``omniemo train fusion`` wrote them)."""
+    source = resources.files("omniemo.reasoning").joinpath("weights", WEIGHTS_FILE)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} is missing: reinstall omniemo, or fit it with `omniemo train fusion`")
+    return {**PRIOR_WEIGHTS, **json.loads(source.read_text())["weights"]}
 # concept a missing concept borrows from, at half strength
 FALLBACK = {"calm": "neutral", "anxious": "fear", "contemptuous": "disgust", "disappointed": "sad", "helpless": "sad"}
 FALLBACK_DISCOUNT = 0.5
@@ -82,7 +98,7 @@ def text_concepts(emotion_word_counts: dict[str, int], compound: float) -> dict[
 def fuse(modalities: dict[str, dict[str, float]], labels: str | LabelSet, weights: dict[str, float] | None = None) -> Fusion:
     """Combine per-modality concept probabilities (any subset of face/voice/text) over a label set."""
     labelset = get_labelset(labels)
-    weights = {**WEIGHTS, **(weights or {})}
+    weights = {**shipped_weights(), **(weights or {})}
     dists = {m: to_label_set(p, labelset) for m, p in modalities.items() if p}
 
     def combine(names):
