@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -70,15 +71,26 @@ def extract_cues(
         if name not in wanted:
             evidence.modalities[name] = ModalityReport(SKIPPED, reason="not requested")
     video_wanted = [m for m in VIDEO_MODALITIES if m in wanted]
-    if video_wanted:
-        if info.has_video:
-            _video(path, info, fps, video_wanted, evidence, progress, keep_keyframes)
-        else:
-            for m in video_wanted:
-                evidence.modalities[m] = ModalityReport(ABSENT, reason="the file has no video stream")
     audio_wanted = [m for m in AUDIO_MODALITIES if m in wanted]
-    if audio_wanted:
-        _audio(path, info, audio_wanted, evidence, speaker)
+    # The audio branch (speech recogniser, voice measures, speech emotion) runs in a second thread beside the
+    # video branch: the native models release the GIL, so on 2 cores the two overlap. It writes into its own
+    # record, merged after the video cues, so the result does not depend on which finishes first.
+    heard = Evidence(clip=evidence.clip, settings=evidence.settings)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="omniemo-audio") as pool:
+        audio_job = pool.submit(_audio, path, info, audio_wanted, heard, speaker) if audio_wanted else None
+        if video_wanted:
+            if info.has_video:
+                _video(path, info, fps, video_wanted, evidence, progress, keep_keyframes)
+            else:
+                for m in video_wanted:
+                    evidence.modalities[m] = ModalityReport(ABSENT, reason="the file has no video stream")
+        if audio_job is not None:
+            audio_job.result()  # an error in the audio branch surfaces here, as if it had run inline
+    evidence.modalities.update(heard.modalities)
+    evidence.cues += heard.cues
+    evidence.timings.update(heard.timings)
+    evidence.timings["total"] = round(time.perf_counter() - start, 3)
     evidence.modalities = {m: evidence.modalities[m] for m in MODALITIES}
     return evidence
 
