@@ -274,7 +274,9 @@ def _pulse_report(path, times, main):
         return ModalityReport(NOT_MEASURABLE, reason="no face landmarks", model=m), []
     colours, stamps = [], []
     for t, frame in iter_frames(path, FixedRate(pulse.FPS), max_side=MAX_SIDE):
-        if t < start or t > end:
+        if t > end:
+            break  # past the pulse window: stop decoding (the rest of a long clip is not needed)
+        if t < start:
             continue
         nearest = int(np.argmin(np.abs(landmark_times - t)))
         if abs(landmark_times[nearest] - t) > 0.5:
