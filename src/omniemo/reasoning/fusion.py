@@ -29,6 +29,14 @@ from omniemo.labels import LabelSet, get_labelset
 # calibrated on its dev speakers; lexicon counts are weaker evidence than a trained model
 PRIOR_WEIGHTS = {"face": 1.0, "voice": 1.0, "text": 0.5}
 WEIGHTS_FILE = "fusion_weights.json"
+# concept a missing concept borrows from, at half strength
+FALLBACK = {"calm": "neutral", "anxious": "fear", "contemptuous": "disgust", "disappointed": "sad", "helpless": "sad"}
+FALLBACK_DISCOUNT = 0.5
+FLOOR = 1e-4  # no modality may veto a label outright
+NRC_TO_CONCEPT = {"anger": "angry", "fear": "fear", "joy": "happy", "sadness": "sad", "disgust": "disgust",
+                  "surprise": "surprise"}
+FACE_CONCEPTS = {"angry": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy", "sad": "sad",
+                 "surprise": "surprise", "neutral": "neutral"}
 
 
 @lru_cache(maxsize=1)
@@ -38,14 +46,6 @@ def shipped_weights() -> dict[str, float]:
     if not source.is_file():
         raise FileNotFoundError(f"{source} is missing: reinstall omniemo, or fit it with `omniemo train fusion`")
     return {**PRIOR_WEIGHTS, **json.loads(source.read_text())["weights"]}
-# concept a missing concept borrows from, at half strength
-FALLBACK = {"calm": "neutral", "anxious": "fear", "contemptuous": "disgust", "disappointed": "sad", "helpless": "sad"}
-FALLBACK_DISCOUNT = 0.5
-FLOOR = 1e-4  # no modality may veto a label outright
-NRC_TO_CONCEPT = {"anger": "angry", "fear": "fear", "joy": "happy", "sadness": "sad", "disgust": "disgust",
-                  "surprise": "surprise"}
-FACE_CONCEPTS = {"angry": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy", "sad": "sad",
-                 "surprise": "surprise", "neutral": "neutral"}
 
 
 @dataclass
