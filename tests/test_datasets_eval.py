@@ -185,3 +185,50 @@ def test_eval_cli_on_real_samples(crema_samples, tmp_path):
     assert summary["scores"]["paper"]["n"] == 3 and summary["scores"]["format_rate"] == 1.0
     check_result = CliRunner().invoke(main, ["datasets", "check", "cremad", str(crema_samples), "--split", "all"])
     assert check_result.exit_code == 0 and "12 items" in check_result.output
+
+
+def test_eval_enrols_each_speaker_with_its_own_clips(tmp_path, tiny_media, monkeypatch):
+    import omniemo.predictor as predictor_module
+
+    made = []
+
+    class Enrolled:
+        name = "enrolled"
+
+        def __init__(self, enroll):
+            self.enroll = list(enroll)
+            made.append(self)
+
+        def predict(self, path, labels):
+            return Prediction(path=str(path), label="neutral", probabilities={"neutral": 1.0},
+                              output="<think>x</think>\n<answer>neutral</answer>")
+
+    monkeypatch.setattr(predictor_module, "get_predictor", lambda backend="pipeline", **o: Enrolled(o["enroll"]))
+    root = tmp_path / "cremad"
+    for name in ("1031_DFA_ANG_XX", "1031_IEO_SAD_XX", "1032_DFA_ANG_XX", "1032_IEO_NEU_XX"):
+        _copy(tiny_media["wav"], root / "AudioWAV" / f"{name}.wav")
+    run_eval(EvalConfig(dataset="cremad", root=str(root), out_dir=str(tmp_path / "run"), enroll_speakers=True))
+    assert len(made) == 2  # one predictor per speaker, each enrolled with exactly that speaker's clips
+    assert sorted(sorted(p.rsplit("/", 1)[1][:4] for p in m.enroll) for m in made) == [["1031"] * 2, ["1032"] * 2]
+    with pytest.raises(ValueError, match="at least 2 clips per speaker"):
+        _copy(tiny_media["wav"], root / "AudioWAV" / "1033_DFA_ANG_XX.wav")
+        run_eval(EvalConfig(dataset="cremad", root=str(root), out_dir=str(tmp_path / "run2"), enroll_speakers=True))
+    with pytest.raises(ValueError, match="cue-pipeline option"):
+        run_eval(EvalConfig(dataset="cremad", root=str(root), out_dir=str(tmp_path / "run3"), model="humanomni",
+                            enroll_speakers=True))
+
+
+def test_eval_cli_enrolled_pipeline_on_real_speech(ravdess_speech, tmp_path):
+    root = tmp_path / "ravdess"
+    root.mkdir()
+    for actor in ("21", "22"):
+        for f in sorted(ravdess_speech.glob(f"03-01-0[58]-01-01-01-{actor}.flac")):
+            (root / f.name).symlink_to(f)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["eval", "--dataset", "ravdess", "--root", str(root), "--split", "test",
+                                       "--modalities", "audio", "--enroll-speakers", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and not any("error" in r for r in rows)
+    assert all(r["prediction"] in r["probabilities"] for r in rows)
+    assert json.loads((out / "run.json").read_text())["config"]["enroll_speakers"] is True

@@ -405,11 +405,13 @@ def datasets_toy(out_dir, n_train, n_test, seed) -> None:
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes (each loads its own models).")
 @click.option("--limit", type=int, default=None, help="Only the first N items (a quick look).")
 @click.option("--modalities", default=None, help="Limit the pipeline to: video, audio, text or modality names.")
+@click.option("--enroll-speakers", is_flag=True,
+              help="Pipeline: normalise the voice per speaker with all of that speaker's clips in the run (enrolment; transductive).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder: predictions.jsonl, scores.json, run.json, PNGs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
 def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, model, batch_size, labels, workers,
-               limit, modalities, out_dir, as_json, **model_kw) -> None:
+               limit, modalities, enroll_speakers, out_dir, as_json, **model_kw) -> None:
     """Score a model on a dataset split: `omniemo eval --dataset NAME --root DIR --out DIR`.
 
     Resumable: predictions.jsonl grows as items finish, a re-run skips them, a failing file becomes an error
@@ -426,7 +428,8 @@ def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, mo
     config = EvalConfig(dataset=dataset, root=str(root), out_dir=str(out_dir), split=split, model=model, labels=labels,
                         workers=workers, limit=limit, dataset_options=_dataset_options(fold, modality, channel, perceived),
                         model_options={**({"modalities": modalities} if modalities else {}),
-                                       **_model_options(model, model_kw)}, batch_size=batch_size)
+                                       **_model_options(model, model_kw)}, batch_size=batch_size,
+                        enroll_speakers=enroll_speakers)
     bar = None
 
     def progress(done, total):

@@ -35,6 +35,39 @@ class EvalConfig:
     dataset_options: dict = field(default_factory=dict)  # e.g. fold, modality, channel
     model_options: dict = field(default_factory=dict)  # e.g. fps, modalities, model_path
     batch_size: int = 1  # clips per model call, for predictors with predict_batch (the omni models)
+    # pipeline only: the voice model is normalised per speaker with all of that speaker's clips in the evaluated
+    # items (enrolment; transductive, as the speech model's "enrolled" figures)
+    enroll_speakers: bool = False
+
+
+class Predictors:
+    """One predictor, or with enrolment one per speaker (each enrolled with that speaker's clips), made on demand."""
+
+    def __init__(self, model: str, options: dict, speaker_clips: dict[str, list[str]] | None = None):
+        self.model, self.options, self.speaker_clips = model, options, speaker_clips
+        self._made: dict[str | None, object] = {}
+
+    def for_item(self, item: Item):
+        key = item.speaker if self.speaker_clips is not None else None
+        if key not in self._made:
+            from omniemo.predictor import get_predictor
+
+            extra = {"enroll": self.speaker_clips[key]} if key is not None else {}
+            self._made[key] = get_predictor(self.model, **self.options, **extra)
+        return self._made[key]
+
+
+def speaker_clips(items: list[Item]) -> dict[str, list[str]]:
+    """Each speaker's clips, for enrolment; every item needs a speaker and every speaker two clips."""
+    groups: dict[str, list[str]] = {}
+    for item in items:
+        if not item.speaker:
+            raise ValueError(f"{item.path}: no speaker id, so no enrolment (the dataset adapter gives none)")
+        groups.setdefault(item.speaker, []).append(item.path)
+    alone = [s for s, paths in groups.items() if len(paths) < 2]
+    if alone:
+        raise ValueError(f"enrolment needs at least 2 clips per speaker; {len(alone)} speaker(s) have one: {alone[:5]}")
+    return groups
 
 
 def _predict_row(predictor, item: Item, labels: str) -> dict:
@@ -69,17 +102,16 @@ def _predict_rows(predictor, items: list[Item], labels: str) -> list[dict]:
 _WORKER = {}
 
 
-def _worker_init(model: str, options: dict) -> None:
+def _worker_init(predictors: Predictors) -> None:
     from omniemo.perception.models import quiet_native_stderr
-    from omniemo.predictor import get_predictor
 
     _WORKER["quiet"] = quiet_native_stderr()
     _WORKER["quiet"].__enter__()
-    _WORKER["predictor"] = get_predictor(model, **options)
+    _WORKER["predictors"] = predictors
 
 
 def _worker_predict(item: Item, labels: str) -> dict:
-    return _predict_row(_WORKER["predictor"], item, labels)
+    return _predict_row(_WORKER["predictors"].for_item(item), item, labels)
 
 
 def finished_ids(path: Path) -> set[str]:
@@ -106,6 +138,9 @@ def run_eval(config: EvalConfig, progress: Callable[[int, int], None] | None = N
     _repair_tail(path)
     done = finished_ids(path)
     todo = [i for i in items if i.id not in done]
+    if config.enroll_speakers and config.model != "pipeline":
+        raise ValueError("enrolment (--enroll-speakers) is a cue-pipeline option; the omni models take none")
+    predictors = Predictors(config.model, config.model_options, speaker_clips(items) if config.enroll_speakers else None)
     start = time.perf_counter()
     with path.open("a", encoding="utf-8") as handle:
         def write(row):
@@ -113,20 +148,19 @@ def run_eval(config: EvalConfig, progress: Callable[[int, int], None] | None = N
             handle.flush()
 
         if config.workers <= 1:
-            from omniemo.predictor import get_predictor
-
-            predictor = get_predictor(config.model, **config.model_options)
-            step = max(1, config.batch_size) if hasattr(predictor, "predict_batch") else 1
+            batched = bool(todo) and hasattr(predictors.for_item(todo[0]), "predict_batch")
+            step = max(1, config.batch_size) if batched else 1  # the omni models (never enrolled: one predictor)
             n = 0
             for first in range(0, len(todo), step):
-                for row in _predict_rows(predictor, todo[first:first + step], labels):
+                chunk = todo[first:first + step]
+                for row in _predict_rows(predictors.for_item(chunk[0]), chunk, labels):
                     write(row)
                     n += 1
                     if progress:
                         progress(n, len(todo))
         else:
             with ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_worker_init, initargs=(config.model, config.model_options)) as pool:
+                                     initializer=_worker_init, initargs=(predictors,)) as pool:
                 futures = [pool.submit(_worker_predict, item, labels) for item in todo]
                 for n, future in enumerate(as_completed(futures), 1):
                     write(future.result())
