@@ -101,7 +101,9 @@ def test_cli_json_and_report(crema_samples, tmp_path):
                                        "--json", "--report", str(report)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) >= {"label", "probabilities", "contributions", "reasoning", "evidence", "output"}
+    assert set(data) >= {"label", "probabilities", "contributions", "reasoning", "evidence", "output", "fusion"}
+    assert set(data["fusion"]["weights"]) == set(data["contributions"]) == set(data["fusion"]["per_modality"])
+    assert all(set(d) == set(data["probabilities"]) for d in data["fusion"]["per_modality"].values())
     assert all(s["cues"] for s in data["reasoning"][:-1])
     page = report.read_text()
     assert page.count("data:image/png;base64,") >= 4  # key frames, expression timeline, voice plot
