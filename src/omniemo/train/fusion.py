@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from omniemo.eval.metrics import score
 from omniemo.reasoning.fusion import PRIOR_WEIGHTS, WEIGHTS_FILE
 
-MODALITIES = ("face", "voice", "text")
+MODALITIES = tuple(PRIOR_WEIGHTS)  # face, voice, text
 
 
 @dataclass
@@ -97,12 +98,13 @@ def summary(rows: list[FusionRow], weights: dict[str, float]) -> dict:
     pred = [r.labels[int(np.argmax(lp))] for r, lp in zip(rows, logp)]
     confidence = np.array([float(np.exp(lp.max())) for lp in logp])
     correct = np.array([t == p for t, p in zip(truth, pred)])
-    recalls = [correct[[t == c for t in truth]].mean() for c in sorted(set(truth))]
     bins = np.minimum((confidence * 10).astype(int), 9)
     ece = sum(abs(correct[bins == b].mean() - confidence[bins == b].mean()) * (bins == b).mean()
               for b in range(10) if (bins == b).any())
-    return {"n": len(rows), "nll": round(nll(rows, weights), 4), "accuracy": round(100 * float(correct.mean()), 2),
-            "uar": round(100 * float(np.mean(recalls)), 2), "ece": round(100 * float(ece), 2)}
+    # runs may answer in different label sets: score over their union (UAR: mean recall of the classes present)
+    scores = score(truth, pred, ",".join(sorted({lab for r in rows for lab in r.labels})), bootstrap=0)
+    return {"n": len(rows), "nll": round(nll(rows, weights), 4), "accuracy": round(100 * scores.war, 2),
+            "uar": round(100 * scores.uar, 2), "ece": round(100 * float(ece), 2)}
 
 
 def fit_weights(rows: list[FusionRow], fit: tuple[str, ...], start: dict[str, float], prior_sd: float = 1.0,
