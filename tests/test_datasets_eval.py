@@ -9,7 +9,7 @@ from omniemo.cli import main
 from omniemo.data.datasets import DatasetError, check, load_items
 from omniemo.eval.runner import EvalConfig, comparison_table, finished_ids, run_eval
 from omniemo.media.synth import write_clip
-from omniemo.predictor import Prediction
+from omniemo.prediction import Prediction
 
 
 @pytest.fixture(scope="module")

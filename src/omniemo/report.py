@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omniemo.predictor import Prediction
+from omniemo.prediction import Prediction
 
 AI_ACT = ("The EU AI Act prohibits emotion recognition in workplaces and education institutions, except for "
           "medical or safety reasons. This analysis ran on this device; it infers expressed emotion from "

@@ -14,7 +14,7 @@ import torch
 from omniemo.answers import extract_answer, extract_think, parse_label
 from omniemo.labels import LabelSet, get_labelset
 from omniemo.models.processing import EVAL_INSTRUCTION, R1OMNI_INSTRUCTION, MediaSample, load_media_sample, pad_rows
-from omniemo.predictor import Prediction
+from omniemo.prediction import Prediction
 
 MODALITIES = ("video", "audio")
 

@@ -10,7 +10,7 @@ from omniemo.answers import render_output
 from omniemo.labels import LabelSet, get_labelset
 from omniemo.perception import extract_cues
 from omniemo.perception.evidence import Evidence
-from omniemo.predictor import Prediction
+from omniemo.prediction import Prediction
 from omniemo.reasoning.explain import build_reasoning, reasoning_text
 from omniemo.reasoning.fusion import Fusion, fuse, text_concepts
 

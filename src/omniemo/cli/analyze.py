@@ -1,0 +1,148 @@
+"""`omniemo analyze` (the main job) and `omniemo cues` (the evidence record)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from omniemo.cli.common import (
+    AI_ACT_NOTE,
+    EXIT_BAD_INPUT,
+    Progress,
+    fail,
+    model_options,
+    with_model_options,
+)
+from omniemo.media import MediaError
+
+
+@click.command("analyze", help=f"""Emotion of each CLIP with grounded reasoning, offline on the CPU.
+
+Prints the reference format, <think>...</think> then <answer>label</answer>; every reasoning sentence rests
+on measured cues (see --json). Works with any subset of video, voice and words.
+
+{AI_ACT_NOTE}""")
+@click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--labels", default="dfew", show_default=True,
+              help="Label set: dfew, mafw, ravdess, cremad, mer2023, or a comma list of emotion words.")
+@click.option("--backend", type=click.Choice(["pipeline", "humanomni", "qwen-omni"]), default="pipeline",
+              show_default=True, help="pipeline: the CPU cue pipeline; humanomni / qwen-omni: an omni model (--model-path).")
+@click.option("--fps", type=float, default=5.0, show_default=True, help="Frames per second analysed.")
+@click.option("--modalities", default=None, help="Limit to: video, audio, text or modality names (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="JSON: label, probabilities, contributions, reasoning with cue ids, evidence.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path),
+              help="Write a self-contained HTML report (a folder when several clips are given).")
+@click.option("--timeline", "with_timeline", is_flag=True, help="Add per-5-second emotions (for long clips).")
+@click.option("--enroll", "enroll", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Clips of the same speaker (repeat, or a folder): the voice model normalises by this speaker.")
+@with_model_options
+def analyze_command(clips, labels, backend, fps, modalities, as_json, report_path, with_timeline, enroll,
+                    **model_kw) -> None:
+    from omniemo.labels import get_labelset
+    from omniemo.perception.models import ModelUnavailableError, quiet_native_stderr
+    from omniemo.predictor import get_predictor
+
+    try:
+        labelset = get_labelset(labels)
+    except ValueError as exc:
+        fail(str(exc))
+    enroll_files = [f for p in enroll for f in (sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p])]
+    options = {"enroll": enroll_files} if enroll_files else {}
+    if backend != "pipeline" and (report_path or with_timeline or enroll_files):
+        fail("--report, --timeline and --enroll work with the cue pipeline (--backend pipeline) only")
+    options.update(model_options(backend, model_kw))
+    try:  # one predictor for the batch: models and the speaker enrolment are prepared once
+        with quiet_native_stderr():
+            predictor = get_predictor(backend, fps=fps, modalities=modalities, timeline=with_timeline,
+                                      keep_keyframes=report_path is not None, **options)
+    except (MediaError, ValueError) as exc:
+        fail(f"enrolment: {exc}" if backend == "pipeline" else str(exc))
+    except RuntimeError as exc:  # CheckpointError: the folder or one of its parts cannot be used
+        fail(str(exc))
+    failed = 0
+    for clip in clips:
+        try:
+            with quiet_native_stderr() as stderr, Progress(clip, stderr) as update:
+                predictor.progress = update
+                prediction = predictor.predict(clip, labelset)
+        except (MediaError, ModelUnavailableError, ValueError) as exc:
+            failed += 1
+            message = str(exc) if str(clip) in str(exc) else f"{clip}: {exc}"
+            if as_json:
+                click.echo(json.dumps({"path": str(clip), "error": message}))
+            else:
+                click.echo(f"error: {message}", err=True)
+            continue
+        if report_path is not None:
+            from omniemo.report import write_report
+
+            target = report_path / f"{clip.stem}.html" if len(clips) > 1 else report_path
+            write_report(prediction, target)
+            click.echo(f"report: {target}", err=True)
+        if as_json:
+            click.echo(json.dumps(prediction.to_dict(), indent=None if len(clips) > 1 else 2))
+        else:
+            if len(clips) > 1:
+                click.echo(f"== {clip}")
+            click.echo(prediction.output)
+            if prediction.timeline:
+                for row in prediction.timeline:
+                    click.echo(f"  {row['start']:6.1f}-{row['end']:6.1f} s  {row['label'] or '-'}", err=True)
+    if failed:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _format_cue(cue) -> str:
+    value = cue.value
+    if isinstance(value, float):
+        value = f"{value:.3g}"
+    elif isinstance(value, list):
+        value = ", ".join(map(str, value))
+    spans = ", ".join(f"{a:.2f}-{b:.2f}s" for a, b in cue.spans[:4]) + (" ..." if len(cue.spans) > 4 else "")
+    return f"  {cue.name:<24} {value} {cue.unit}" + (f"  [{spans}]" if spans else "")
+
+
+@click.command("cues")
+@click.argument("clip", type=click.Path(path_type=Path))
+@click.option("--fps", type=float, default=5.0, show_default=True, help="Frames per second analysed for face and body.")
+@click.option("--modalities", default="video,audio,text", show_default=True,
+              help="Comma list: video, audio, text, or face, body, pulse, appearance, voice, words.")
+@click.option("--json", "as_json", is_flag=True, help="Print the evidence record as JSON (schema omniemo.evidence/1).")
+@click.option("--out", type=click.Path(path_type=Path), help="Also write the JSON record to this file.")
+def cues_command(clip: Path, fps: float, modalities: str, as_json: bool, out: Path | None) -> None:
+    """Measure timestamped cues of a clip: face, body, pulse, appearance, voice and words.
+
+    Every cue has a value, a unit, the time spans where it holds and the model that measured it; a missing
+    modality says why (e.g. no face, no audio track, no speech). Runs offline on the CPU.
+    """
+    from omniemo.perception import extract_cues, parse_modalities
+    from omniemo.perception.models import ModelUnavailableError, quiet_native_stderr
+
+    try:
+        wanted = parse_modalities(modalities)
+    except ValueError as exc:
+        fail(str(exc))
+    try:
+        with quiet_native_stderr() as stderr, Progress(clip, stderr) as update:
+            evidence = extract_cues(clip, fps=fps, modalities=wanted, progress=update)
+    except MediaError as exc:
+        fail(str(exc))
+    except ModelUnavailableError as exc:
+        fail(f"{clip}: {exc}")
+    record = evidence.to_json(indent=2)
+    if out is not None:
+        out.write_text(record + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(record)
+        return
+    click.echo(f"{clip}: {evidence.clip['duration']:.2f} s")
+    for name, report in evidence.modalities.items():
+        if report.status != "present":
+            click.echo(f"{name}: {report.status}" + (f" ({report.reason})" if report.reason else ""))
+            continue
+        click.echo(f"{name}: present  [{report.model}]")
+        for cue in evidence.cues_of(name):
+            click.echo(_format_cue(cue))

@@ -1,0 +1,108 @@
+"""What the command groups share: the AI Act note, exit codes, errors without tracebacks, common options."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+AI_ACT_NOTE = (
+    "Responsible use: the EU AI Act prohibits emotion recognition in workplaces and education "
+    "institutions, except for medical or safety reasons. Analysis runs on this device and makes no "
+    "network call."
+)
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+MODEL_OPTIONS = [
+    click.option("--model-path", type=click.Path(path_type=Path),
+                 help="Omni backends: the checkpoint folder (HumanOmni/R1-Omni, or Qwen2.5-Omni).", default=None),
+    click.option("--vision-tower", type=click.Path(path_type=Path), default=None,
+                 help="humanomni: SigLIP folder (else $OMNIEMO_VISION_TOWER or the config's mm_vision_tower)."),
+    click.option("--audio-tower", type=click.Path(path_type=Path), default=None,
+                 help="humanomni: Whisper folder (else $OMNIEMO_AUDIO_TOWER or the config's mm_audio_tower)."),
+    click.option("--bert", type=click.Path(path_type=Path), default=None,
+                 help="humanomni: bert-base-uncased folder (else $OMNIEMO_BERT)."),
+    click.option("--device", default=None, help="Omni backends: cpu, cuda, cuda:1 ... (default: cuda if present)."),
+    click.option("--dtype", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+                 help="Omni backends: weights' precision (auto: bf16 on CUDA, fp32 on CPU)."),
+    click.option("--max-new-tokens", type=int, default=512, show_default=True, help="Omni backends: output length cap."),
+    click.option("--sample/--greedy", "do_sample", default=False, show_default=True,
+                 help="Omni backends: sample (temperature 1, top-k 50) instead of greedy decoding."),
+    click.option("--instruction", default=None,
+                 help="Omni backends: the question (default: R1-Omni's training/demo prompt with its format line; "
+                      "'eval': its evaluation scripts' question; or your own text)."),
+]
+
+
+def with_model_options(function):
+    for option in reversed(MODEL_OPTIONS):
+        function = option(function)
+    return function
+
+
+def model_options(backend: str, model_kw: dict) -> dict:
+    """The omni options for an omni backend (fails early without --model-path); none for the pipeline."""
+    if backend == "pipeline":
+        return {}
+    if model_kw.get("model_path") is None:
+        fail(f"--backend {backend} needs --model-path DIR (a checkpoint folder; `omniemo models tiny` makes one)")
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in model_kw.items() if v is not None}
+
+
+class Progress:
+    """A progress bar on stderr for clips longer than a minute; silent otherwise."""
+
+    def __init__(self, clip: Path, stream=None):
+        self.clip, self.stream, self.bar = clip, stream or sys.stderr, None
+
+    def __enter__(self):
+        def update(done: float, total: float) -> None:
+            if total < 60:
+                return
+            if self.bar is None:
+                self.bar = click.progressbar(length=int(total), label=f"{self.clip.name}", file=self.stream)
+                self.bar.__enter__()
+            self.bar.update(int(done) - self.bar.pos)
+
+        return update
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def dataset_options(fold, modality, channel, perceived) -> dict:
+    options = {}
+    if fold is not None:
+        options["fold"] = fold
+    if modality:
+        options["modality"] = modality
+    if channel:
+        options["channel"] = channel
+    if perceived:
+        options["perceived"] = True
+    return options
+
+
+DATASET_OPTIONS = [
+    click.option("--split", default=None, help="train, dev, test or all (default: the dataset's test split)."),
+    click.option("--fold", type=int, default=None, help="DFEW/MAFW official fold 1-5 (default 1)."),
+    click.option("--modality", type=click.Choice(["any", "audio-video", "video", "audio"]), default=None,
+                 help="RAVDESS files to take (default any)."),
+    click.option("--channel", type=click.Choice(["any", "speech", "song"]), default=None, help="RAVDESS speech or song."),
+    click.option("--perceived", is_flag=True, help="CREMA-D: score against the crowd's vote (summaryTable.csv)."),
+]
+
+
+def with_dataset_options(function):
+    for option in reversed(DATASET_OPTIONS):
+        function = option(function)
+    return function

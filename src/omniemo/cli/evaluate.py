@@ -1,0 +1,204 @@
+"""`omniemo score`, `omniemo eval` (and `eval table`), `omniemo datasets`: benchmarks on the standard datasets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from omniemo.cli.common import (
+    EXIT_BAD_INPUT,
+    dataset_options,
+    fail,
+    model_options,
+    with_dataset_options,
+    with_model_options,
+)
+from omniemo.eval.metrics import PROTOCOLS, UNPARSEABLE, Scores
+from omniemo.eval.predictions import PredictionFileError, score_file
+from omniemo.labels import LABEL_SETS
+
+
+def _format_scores(scores: Scores) -> str:
+    lines = [
+        f"protocol {scores.protocol}, labels {scores.labelset}, {scores.n} items, {scores.unparseable} unparseable",
+        f"WAR {100 * scores.war:6.2f} %" + (f"  (95% CI {100 * scores.war_ci[0]:.2f}-{100 * scores.war_ci[1]:.2f})" if scores.war_ci else ""),
+        f"UAR {100 * scores.uar:6.2f} %" + (f"  (95% CI {100 * scores.uar_ci[0]:.2f}-{100 * scores.uar_ci[1]:.2f})" if scores.uar_ci else ""),
+        "",
+        "recall per class:",
+    ]
+    for cls in scores.classes:
+        recall = scores.recall.get(cls)
+        value = f"{100 * recall:6.2f} %" if recall is not None else "   n/a  "
+        lines.append(f"  {cls:<14}{value}  (n={scores.support[cls]})")
+    columns = scores.classes + [UNPARSEABLE]
+    width = max(7, max(len(c) for c in columns) + 1)
+    lines += ["", "confusion (rows: truth, columns: prediction):", " " * 14 + "".join(f"{c[:width - 1]:>{width}}" for c in columns)]
+    for cls, row in zip(scores.classes, scores.confusion):
+        lines.append(f"  {cls:<12}" + "".join(f"{v:>{width}}" for v in row))
+    return "\n".join(lines)
+
+
+@click.command("score")
+@click.argument("predictions", type=click.Path(path_type=Path))
+@click.option("--labels", "labels", required=True, type=click.Choice(sorted(LABEL_SETS)), help="Label vocabulary.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default="paper", show_default=True,
+              help="paper: the R1-Omni scripts' rules; corrected: RAVDESS calm scored as neutral.")
+@click.option("--bootstrap", type=int, default=1000, show_default=True, help="Bootstrap rounds for the 95% intervals (0: none).")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def score_command(predictions: Path, labels: str, protocol: str, bootstrap: int, as_json: bool) -> None:
+    """Score a predictions file: one JSON object a line with `label` and `prediction` or `output`.
+
+    `output` is raw model text (the <answer> tag is parsed); `prediction` is an emotion word. Prints WAR,
+    UAR with bootstrap 95% intervals, per-class recall and the confusion matrix.
+    """
+    try:
+        scores, preds = score_file(predictions, labels, protocol=protocol, bootstrap=bootstrap)
+    except PredictionFileError as exc:
+        fail(str(exc))
+    extra = {"errors": preds.errors}
+    if preds.outputs:
+        extra.update(format_rate=preds.format_ok / preds.outputs, strict_accuracy=preds.strict_hits / preds.outputs)
+    if as_json:
+        click.echo(json.dumps({**scores.to_dict(), **extra}, indent=2))
+        return
+    click.echo(_format_scores(scores))
+    if preds.errors:
+        click.echo(f"\n{preds.errors} items failed to run and count as wrong")
+    if preds.outputs:
+        click.echo(f"\nraw outputs: format check passed {100 * extra['format_rate']:.1f} %, "
+                   f"strict (reference) accuracy {100 * extra['strict_accuracy']:.2f} %")
+
+
+
+@click.group("datasets")
+def datasets_group() -> None:
+    """Dataset adapters: dfew, mafw, ravdess, cremad, mer2023, manifest (JSONL), r1omni (training JSON)."""
+
+
+@datasets_group.command("check")
+@click.argument("name")
+@click.argument("root", type=click.Path(path_type=Path))
+@with_dataset_options
+@click.option("--json", "as_json", is_flag=True)
+def datasets_check(name, root, split, fold, modality, channel, perceived, as_json) -> None:
+    """List a dataset split as the adapter reads it: items, label counts, speakers, missing files."""
+    from dataclasses import asdict
+
+    from omniemo.data.datasets import DatasetError, check
+
+    try:
+        report = check(name, root, split, **dataset_options(fold, modality, channel, perceived))
+    except DatasetError as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(asdict(report), indent=2))
+    else:
+        click.echo(f"{report.dataset} at {report.root}, split {report.split}: {report.items} items, {report.speakers} speakers")
+        for label, count in sorted(report.label_counts.items()):
+            click.echo(f"  {label:<14}{count}")
+        for path in report.missing[:20]:
+            click.echo(f"missing: {path}")
+        for path in report.unreadable[:20]:
+            click.echo(f"empty: {path}")
+        if len(report.missing) > 20:
+            click.echo(f"... {len(report.missing)} missing in all")
+    if not report.ok:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@datasets_group.command("toy")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--train", "n_train", type=int, default=48, show_default=True)
+@click.option("--test", "n_test", type=int, default=24, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def datasets_toy(out_dir, n_train, n_test, seed) -> None:
+    """Write the toy task (1 s clips whose colour and tone give the label) and its manifest, for tiny training runs."""
+    from omniemo.train.toy import write_toy_dataset
+
+    click.echo(f"wrote {write_toy_dataset(out_dir, n_train, n_test, seed)}")
+
+
+@click.group("eval", invoke_without_command=True)
+@click.option("--dataset", help="dfew, mafw, ravdess, cremad, mer2023, manifest or r1omni.")
+@click.option("--root", type=click.Path(path_type=Path), help="The dataset's folder (or manifest file).")
+@with_dataset_options
+@click.option("--model", type=click.Choice(["pipeline", "humanomni", "qwen-omni"]), default="pipeline", show_default=True,
+              help="Predictor backend (omni models take --model-path).")
+@click.option("--batch-size", type=int, default=1, show_default=True, help="Omni models: clips per model call.")
+@with_model_options
+@click.option("--labels", default=None, help="Label set the model answers in (default: the dataset's).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes (each loads its own models).")
+@click.option("--limit", type=int, default=None, help="Only the first N items (a quick look).")
+@click.option("--modalities", default=None, help="Limit the pipeline to: video, audio, text or modality names.")
+@click.option("--enroll-speakers", is_flag=True,
+              help="Pipeline: normalise the voice per speaker with all of that speaker's clips in the run (enrolment; transductive).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder: predictions.jsonl, scores.json, run.json, PNGs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.pass_context
+def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, model, batch_size, labels, workers,
+               limit, modalities, enroll_speakers, out_dir, as_json, **model_kw) -> None:
+    """Score a model on a dataset split: `omniemo eval --dataset NAME --root DIR --out DIR`.
+
+    Resumable: predictions.jsonl grows as items finish, a re-run skips them, a failing file becomes an error
+    row. Scores both protocols (paper, corrected) with bootstrap intervals. `omniemo eval table RUN...`
+    prints the comparison table.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not (dataset and root and out_dir):
+        fail("eval needs --dataset, --root and --out (or a subcommand: table)")
+    from omniemo.data.datasets import DatasetError
+    from omniemo.eval.runner import EvalConfig, run_eval
+
+    config = EvalConfig(dataset=dataset, root=str(root), out_dir=str(out_dir), split=split, model=model, labels=labels,
+                        workers=workers, limit=limit, dataset_options=dataset_options(fold, modality, channel, perceived),
+                        model_options={**({"modalities": modalities} if modalities else {}),
+                                       **model_options(model, model_kw)}, batch_size=batch_size,
+                        enroll_speakers=enroll_speakers)
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label=f"{dataset} {split or ''}".strip(), file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        from omniemo.perception.models import quiet_native_stderr
+
+        with quiet_native_stderr():
+            summary = run_eval(config, progress=progress)
+    except (DatasetError, ValueError, RuntimeError) as exc:
+        fail(str(exc))
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    paper, corrected = summary["scores"]["paper"], summary["scores"]["corrected"]
+    click.echo(f"{dataset} {summary['split']}: {paper['n']} items ({summary['scores']['errors']} errors) | paper WAR "
+               f"{100 * paper['war']:.2f} UAR {100 * paper['uar']:.2f} | corrected WAR {100 * corrected['war']:.2f} "
+               f"UAR {100 * corrected['uar']:.2f} | {out_dir}")
+
+
+@eval_group.command("table")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default="paper", show_default=True)
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Also write the table as CSV.")
+@click.option("--no-paper", is_flag=True, help="Leave out the R1-Omni paper's published rows.")
+def eval_table(runs, protocol, csv_path, no_paper) -> None:
+    """The comparison table of eval runs, in the seed's layout (Markdown; CSV with --csv)."""
+    from omniemo.eval.runner import comparison_table
+
+    try:
+        markdown, csv_text = comparison_table(list(runs), protocol, paper_rows=not no_paper)
+    except (FileNotFoundError, KeyError) as exc:
+        fail(f"not an eval run folder: {exc}")
+    click.echo(markdown)
+    if csv_path:
+        csv_path.write_text(csv_text, encoding="utf-8")

@@ -1,0 +1,131 @@
+"""`omniemo train`: the training recipes (speech emotion, fusion weights, SFT, GRPO)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from omniemo.cli.common import fail
+
+
+@click.group("train")
+def train_group() -> None:
+    """Training recipes."""
+
+
+@train_group.command("speech-emotion")
+@click.option("--ravdess", "ravdess_root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="RAVDESS speech folder (03-01-*.wav/.flac, flat or Actor_XX/).")
+@click.option("--cremad", "cremad_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="CREMA-D AudioWAV folder (optional; VideoDemographics.csv beside it for sex).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("speech-emotion-model"),
+              show_default=True, help="Where the weights file, scores and model card go.")
+@click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), help="Feature cache file (.npz), reused by later runs.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True, help="Processes for feature extraction.")
+@click.option("--no-baseline", is_flag=True, help="Skip the classic openSMILE recipe run beside it.")
+@click.option("--enrolled-speaker-only", is_flag=True,
+              help="Give the enrolled model speaker-normalised features only (by default it also gets the training-normalised ones).")
+def train_speech_emotion(ravdess_root, cremad_root, out_dir, cache, seed, workers, no_baseline, enrolled_speaker_only) -> None:
+    """Train the speech-emotion model (speaker-independent splits) and write weights + model card.
+
+    Train RAVDESS actors 01-16 + CREMA-D 1001-1024, choose on 17-20 + 1025-1030, report on RAVDESS 21-24.
+    To update the shipped model: --out-dir src/omniemo/perception/weights.
+    """
+    from omniemo.train.speech_emotion import SpeechEmotionConfig, train
+
+    config = SpeechEmotionConfig(ravdess_root=ravdess_root, cremad_root=cremad_root, out_dir=out_dir, cache=cache,
+                                 seed=seed, workers=workers, baseline=not no_baseline,
+                                 enrolled_with_global=not enrolled_speaker_only)
+    try:
+        report = train(config)
+    except ValueError as exc:
+        fail(str(exc))
+    single = report["variants"]["single"]["ravdess/test"]["paper"]
+    enrolled = report["variants"]["enrolled"]["ravdess/test"]["paper"]
+    click.echo(f"RAVDESS test 21-24 UAR: single clip {single['uar']:.1f}, enrolled {enrolled['uar']:.1f}; "
+               f"wrote {out_dir}/speech_emotion.npz and MODEL_CARD.md")
+
+
+@train_group.command("fusion")
+@click.argument("runs", nargs=-1, required=True, metavar="RUN[:MODALITIES]...")
+@click.option("--fit", default="face,voice", show_default=True,
+              help="Modalities whose weights are fitted (face, voice, text); the others keep their prior weight.")
+@click.option("--prior-sd", type=float, default=1.0, show_default=True,
+              help="Spread of the Gaussian prior around the prior weights (smaller: stay closer to them).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write fusion_weights.json and FUSION_CARD.md here (the shipped ones: src/omniemo/reasoning/weights).")
+@click.option("--note", "notes", multiple=True, help="A line for the card's notes, e.g. why a modality was not fitted (repeatable).")
+def train_fusion(runs, fit, prior_sd, out_dir, notes) -> None:
+    """Fit the fusion weights on `omniemo eval` runs of the cue pipeline (labelled clips).
+
+    RUN is an eval output folder; RUN:face,voice uses only those modalities of its clips (e.g. :face where
+    the voice model was trained on the same speakers). Prints the fused NLL, accuracy, UAR and calibration
+    error (ECE) before and after, per run.
+    """
+    from omniemo.train.fusion import FusionFitConfig, train
+
+    config = FusionFitConfig(runs=list(runs), fit=tuple(m for m in fit.split(",") if m), prior_sd=prior_sd, out_dir=out_dir,
+                             notes=list(notes))
+    try:
+        report = train(config)
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo("weights: " + ", ".join(f"{m} {report['start'][m]} -> {w}" for m, w in report["weights"].items()))
+    for name, r in {**report["runs"], "all": report["all"]}.items():
+        before, after = r["before"], r["after"]
+        click.echo(f"{name}: {after['n']} clips | NLL {before['nll']} -> {after['nll']} | UAR {before['uar']} -> "
+                   f"{after['uar']} | ECE {before['ece']} -> {after['ece']}")
+    if out_dir:
+        click.echo(f"wrote {Path(out_dir) / 'fusion_weights.json'}")
+
+
+_RECIPE_OPTIONS = [
+    click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                 help="A YAML recipe (see recipes/)."),
+    click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                 help="Overrides the recipe's output_dir (checkpoints, metrics.csv, final/)."),
+    click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                 help="Override a recipe value, e.g. --set optim.lr=1e-5 --set model.path=DIR (repeatable)."),
+]
+
+
+def _with_recipe_options(function):
+    for option in reversed(_RECIPE_OPTIONS):
+        function = option(function)
+    return function
+
+
+def _run_recipe(kind: str, config_path: Path, output_dir: Path | None, overrides: tuple[str, ...]) -> None:
+    from omniemo.models.loading import CheckpointError
+    from omniemo.train.config import load_config
+
+    try:
+        config = load_config(config_path, list(overrides) + ([f"output_dir={output_dir}"] if output_dir else []))
+        if kind == "sft":
+            from omniemo.train.sft import train_sft as run
+        else:
+            from omniemo.train.grpo import train_grpo as run
+        summary = run(config)
+    except (ValueError, FileNotFoundError, CheckpointError) as exc:
+        fail(f"{config_path}: {exc}")
+    click.echo(json.dumps(summary))
+
+
+@train_group.command("sft")
+@_with_recipe_options
+def train_sft_command(config_path, output_dir, overrides) -> None:
+    """Supervised fine-tuning of an omni model: reasoning cold start or label-only targets.
+
+    Runs on one CPU as is, and on many GPUs under `accelerate launch` (recipes/accelerate/*.yaml).
+    """
+    _run_recipe("sft", config_path, output_dir, overrides)
+
+
+@train_group.command("grpo")
+@_with_recipe_options
+def train_grpo_command(config_path, output_dir, overrides) -> None:
+    """GRPO with verifiable rewards (accuracy + format by default, as R1-Omni), from an SFT checkpoint."""
+    _run_recipe("grpo", config_path, output_dir, overrides)
