@@ -14,7 +14,7 @@ from omniemo.labels import CREMAD, DFEW, LABEL_SETS, MAFW, MER2023, RAVDESS, get
 
 def test_vocabulary_sizes_and_official_codes():
     assert {name: len(ls.labels) for name, ls in LABEL_SETS.items()} == {
-        "dfew": 7, "mafw": 11, "ravdess": 8, "cremad": 6, "mer2023": 6}
+        "dfew": 7, "mafw": 11, "ravdess": 8, "cremad": 6, "mer2023": 6, "ased": 5, "urdu": 4}
     assert [DFEW.from_code(i) for i in range(1, 8)] == ["happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"]
     assert [MAFW.from_code(n) for n in ("anger", "happiness", "contempt", "anxiety", "helplessness", "disappointment")] == [
         "angry", "happy", "contemptuous", "anxious", "helpless", "disappointed"]

@@ -195,7 +195,9 @@ def test_truncated_streamable_file_decodes_what_is_there(tmp_path):
     path = tmp_path / "cut.mkv"
     path.write_bytes(data[: len(data) // 2])
     clip = load_clip(path, FixedRate(2))
-    assert clip.has_video and len(clip.frames) == 8
+    assert clip.has_video and 2 <= len(clip.frames) < 8  # what is there, never the last frame repeated
+    assert len(set(clip.frame_times.tolist())) == len(clip.frames)
+    assert any("analysed up to its end" in n for n in clip.notes)
     assert clip.audio.size / 16_000 < 3.9
 
 
@@ -242,3 +244,101 @@ def test_iter_frames_streams_the_planned_frames(tmp_path):
     assert [i for _, i in got] == list(range(0, 300, 10))
     assert [round(t, 3) for t, _ in got] == [float(i) for i in range(30)]
     assert list(iter_frames(write_clip(tmp_path / "a.wav", 1.0))) == []
+
+
+# --- recordings that fooled the decoder (issue 15) ---------------------------------------------------------
+
+def _tone(seconds=2.0, hz=180.0):
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    return (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def _frames(n, width=160, height=96):
+    from omniemo.media.synth import _frame
+
+    return [_frame(i, width, height, 25) for i in range(n)]
+
+
+def test_phase_inverted_stereo_keeps_one_channel(tmp_path):
+    from omniemo.media.synth import write_frames
+
+    tone = _tone()
+    clip = load_clip(write_frames(tmp_path / "inverted.mp4", _frames(50), 25, audio=np.stack([tone, -tone])))
+    assert np.sqrt(np.mean(clip.audio ** 2)) > 0.15  # the plain mix would be silence
+    assert any("phase-inverted" in note for note in clip.notes)
+    normal = load_clip(write_frames(tmp_path / "normal.mp4", _frames(50), 25, audio=np.stack([tone, tone])))
+    assert not any("phase-inverted" in note for note in normal.notes)
+
+
+def test_second_audio_track_with_the_sound_is_chosen(tmp_path):
+    from omniemo.media.synth import write_frames
+
+    tone = _tone()
+    path = write_frames(tmp_path / "tracks.mkv", _frames(50), 25, audio=[np.zeros_like(tone), tone])
+    assert probe(path).audio_tracks == 2
+    clip = load_clip(path)
+    assert np.sqrt(np.mean(clip.audio ** 2)) > 0.15
+    assert any("audio track 2 of 2" in note for note in clip.notes)
+
+
+def test_frames_stop_where_the_video_stream_ends(tmp_path):
+    from omniemo.media import iter_frames
+    from omniemo.media.synth import write_frames
+
+    path = write_frames(tmp_path / "short_video.mp4", _frames(10), 25, audio=np.resize(_tone(), 6 * 16_000))
+    info = probe(path)
+    assert info.duration > 5.5 and info.video_duration == pytest.approx(0.4, abs=0.05)
+    frames = list(iter_frames(path, FixedRate(5)))
+    assert len(frames) == 2  # not 30 copies of the last frame
+    # a plan that runs past the stream (a header that promises more) stops at the last frame too
+    from omniemo.media.decode import _frames_at, _video_stream
+    from omniemo.media.probe import open_container
+
+    container = open_container(path)
+    notes = []
+    got = list(_frames_at(container, *_video_stream(container, info), np.arange(0, 6, 0.2), notes, 160, 96))
+    container.close()
+    assert len(got) <= 3 and any("analysed up to its end" in n for n in notes)  # 0.0, 0.2 (and 0.4, still on screen)
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    from omniemo.media.synth import write_frames
+
+    frames = _frames(20)
+    upright = load_clip(write_frames(tmp_path / "upright.mp4", frames, 25), FixedRate(5))
+    rotated = load_clip(write_frames(tmp_path / "portrait.mp4", frames, 25, rotation=90), FixedRate(5))
+    assert upright.frames.shape[1:3] == (96, 160) and rotated.frames.shape[1:3] == (160, 96)
+    np.testing.assert_allclose(rotated.frames[0].astype(float), np.rot90(upright.frames[0]).astype(float), atol=40)
+    assert any("rotated by 90 degrees" in n for n in rotated.notes)
+
+
+def test_raw_h264_stream_without_duration(tmp_path):
+    import av
+
+    from omniemo.media import iter_frames
+    from omniemo.media.synth import _frame
+
+    path = tmp_path / "raw.h264"
+    with av.open(str(path), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        for i in range(67):
+            frame = av.VideoFrame.from_ndarray(_frame(i, 160, 96, 25), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    info = probe(path)
+    assert info.num_frames == 67 and info.duration == pytest.approx(67 / 25)
+    got = [(t, read_frame_index(f)) for t, f in iter_frames(path, FixedRate(5))]
+    assert len(got) == 14 and [i for _, i in got] == list(range(0, 67, 5))
+
+
+def test_non_finite_audio_samples_are_reported(tmp_path):
+    from omniemo.media.synth import write_frames
+
+    audio = _tone()
+    audio[::3] = np.nan
+    audio[1::7] = np.inf
+    clip = load_clip(write_frames(tmp_path / "nan.wav", None, 25, audio=audio))
+    assert np.isfinite(clip.audio).all()
+    assert any("non-finite samples" in note for note in clip.notes)

@@ -139,7 +139,20 @@ MER2023 = LabelSet(
     concepts={"worried": "anxious"},
 )
 
-LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (DFEW, MAFW, RAVDESS, CREMAD, MER2023)}
+ASED = LabelSet(
+    "ased",
+    ("neutral", "fear", "happy", "sad", "angry"),
+    # the file name's emotion letter + folder number (n1 neutral, f2 fear, h3 happy, s4 sad, a5 angry)
+    codes={"N1": "neutral", "F2": "fear", "H3": "happy", "S4": "sad", "A5": "angry"},
+)
+
+URDU = LabelSet(
+    "urdu",
+    ("angry", "happy", "neutral", "sad"),
+    codes={"A": "angry", "H": "happy", "N": "neutral", "S": "sad"},
+)
+
+LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (DFEW, MAFW, RAVDESS, CREMAD, MER2023, ASED, URDU)}
 
 
 def get_labelset(spec: str | LabelSet) -> LabelSet:
@@ -156,6 +169,9 @@ def get_labelset(spec: str | LabelSet) -> LabelSet:
             concept = SURFACE_TO_CONCEPT.get(w.lower())
             if concept is None:
                 raise ValueError(f"custom label {w!r} is not an emotion word omniemo knows")
+            twin = next((other for other, c in concepts.items() if c == concept), None)
+            if twin is not None:  # two labels for one emotion would split its probability (or repeat a word)
+                raise ValueError(f"custom labels {twin!r} and {w!r} name the same emotion ({concept}): give it once")
             concepts[w.lower()] = concept
         labels = tuple(concepts)
         return LabelSet("custom", labels, concepts={w: c for w, c in concepts.items() if w != c})

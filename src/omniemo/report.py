@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from omniemo import files
 from omniemo.prediction import Prediction
 
 AI_ACT = ("The EU AI Act prohibits emotion recognition in workplaces and education institutions, except for "
@@ -151,5 +152,5 @@ h1 {{ font-size: 22px; margin-bottom: 4px; }} h2 {{ font-size: 17px; margin-top:
 def write_report(prediction: Prediction, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(prediction), encoding="utf-8")
+    files.write_text(path, render_html(prediction))
     return path

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import click
 
+from omniemo import files
 from omniemo.cli.common import (
     AI_ACT_NOTE,
     EXIT_BAD_INPUT,
+    FPS,
     Progress,
     fail,
     model_options,
     with_model_options,
 )
+from omniemo.files import OutputError, check_writable
 from omniemo.media import MediaError
 
 
@@ -30,7 +33,7 @@ on measured cues (see --json). Works with any subset of video, voice and words.
               help="Label set: dfew, mafw, ravdess, cremad, mer2023, or a comma list of emotion words.")
 @click.option("--backend", type=click.Choice(["pipeline", "humanomni", "qwen-omni"]), default="pipeline",
               show_default=True, help="pipeline: the CPU cue pipeline; humanomni / qwen-omni: an omni model (--model-path).")
-@click.option("--fps", type=float, default=5.0, show_default=True, help="Frames per second analysed.")
+@click.option("--fps", type=FPS, default=5.0, show_default=True, help="Frames per second analysed (at most 30).")
 @click.option("--modalities", default=None, help="Limit to: video, audio, text or modality names (default: all).")
 @click.option("--json", "as_json", is_flag=True, help="JSON: label, probabilities, contributions, reasoning with cue ids, evidence.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path),
@@ -41,13 +44,18 @@ on measured cues (see --json). Works with any subset of video, voice and words.
 @with_model_options
 def analyze_command(clips, labels, backend, fps, modalities, as_json, report_path, with_timeline, enroll,
                     **model_kw) -> None:
+    from omniemo.answers import parse_label
     from omniemo.labels import get_labelset
+    from omniemo.perception import parse_modalities
     from omniemo.perception.models import ModelUnavailableError, quiet_native_stderr
     from omniemo.predictor import get_predictor
 
     try:
         labelset = get_labelset(labels)
-    except ValueError as exc:
+        report_files = _report_targets(clips, report_path) if report_path is not None else {}
+        if modalities:
+            parse_modalities(modalities)
+    except (ValueError, OutputError) as exc:
         fail(str(exc))
     enroll_files = [f for p in enroll for f in (sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p])]
     options = {"enroll": enroll_files} if enroll_files else {}
@@ -79,20 +87,41 @@ def analyze_command(clips, labels, backend, fps, modalities, as_json, report_pat
         if report_path is not None:
             from omniemo.report import write_report
 
-            target = report_path / f"{clip.stem}.html" if len(clips) > 1 else report_path
-            write_report(prediction, target)
-            click.echo(f"report: {target}", err=True)
+            write_report(prediction, report_files[clip])
+            click.echo(f"report: {report_files[clip]}", err=True)
         if as_json:
             click.echo(json.dumps(prediction.to_dict(), indent=None if len(clips) > 1 else 2))
         else:
             if len(clips) > 1:
                 click.echo(f"== {clip}")
-            click.echo(prediction.output)
+            click.echo(prediction.output if prediction.output.strip() else "(empty output)")
+            if parse_label(prediction.output, labelset) is None:
+                click.echo(f"note: no answer in the {labelset.name} label set could be parsed from the model's output "
+                           f"({len(prediction.output)} characters, printed as it came)", err=True)
             if prediction.timeline:
                 for row in prediction.timeline:
                     click.echo(f"  {row['start']:6.1f}-{row['end']:6.1f} s  {row['label'] or '-'}", err=True)
     if failed:
         sys.exit(EXIT_BAD_INPUT)
+
+
+def _report_targets(clips, report_path: Path) -> dict[Path, Path]:
+    """Where each clip's report goes, checked before any analysis: the file itself for one clip, else one file
+    per clip in the folder (created if its parent exists), named by stem, or stem + extension where stems clash."""
+    if len(clips) == 1:
+        return {clips[0]: check_writable(report_path)}
+    check_writable(report_path, directory=True)
+    report_path.mkdir(exist_ok=True)
+    stems = [c.stem for c in clips]
+    names: dict[Path, Path] = {}
+    for clip in clips:
+        name = clip.stem if stems.count(clip.stem) == 1 else f"{clip.stem}{clip.suffix.replace('.', '-')}"
+        candidate, n = name, 1
+        while report_path / f"{candidate}.html" in names.values():  # same name in two folders
+            n += 1
+            candidate = f"{name}-{n}"
+        names[clip] = report_path / f"{candidate}.html"
+    return names
 
 
 def _format_cue(cue) -> str:
@@ -107,7 +136,7 @@ def _format_cue(cue) -> str:
 
 @click.command("cues")
 @click.argument("clip", type=click.Path(path_type=Path))
-@click.option("--fps", type=float, default=5.0, show_default=True, help="Frames per second analysed for face and body.")
+@click.option("--fps", type=FPS, default=5.0, show_default=True, help="Frames per second analysed for face and body (at most 30).")
 @click.option("--modalities", default="video,audio,text", show_default=True,
               help="Comma list: video, audio, text, or face, body, pulse, appearance, voice, words.")
 @click.option("--json", "as_json", is_flag=True, help="Print the evidence record as JSON (schema omniemo.evidence/1).")
@@ -123,7 +152,9 @@ def cues_command(clip: Path, fps: float, modalities: str, as_json: bool, out: Pa
 
     try:
         wanted = parse_modalities(modalities)
-    except ValueError as exc:
+        if out is not None:
+            check_writable(out)
+    except (ValueError, OutputError) as exc:
         fail(str(exc))
     try:
         with quiet_native_stderr() as stderr, Progress(clip, stderr) as update:
@@ -134,7 +165,7 @@ def cues_command(clip: Path, fps: float, modalities: str, as_json: bool, out: Pa
         fail(f"{clip}: {exc}")
     record = evidence.to_json(indent=2)
     if out is not None:
-        out.write_text(record + "\n", encoding="utf-8")
+        files.write_text(out, record + "\n")
     if as_json:
         click.echo(record)
         return

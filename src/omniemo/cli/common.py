@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -20,6 +21,29 @@ def fail(message: str) -> None:
     sys.exit(EXIT_BAD_INPUT)
 
 
+class FiniteFloat(click.ParamType):
+    """A finite number in (low, high]: nan, inf and out-of-range values are usage errors, never tracebacks."""
+
+    name = "number"
+
+    def __init__(self, low: float, high: float, unit: str = ""):
+        self.low, self.high, self.unit = low, high, unit
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or not self.low < number <= self.high:
+            self.fail(f"{value!r} must be above {self.low:g} and at most {self.high:g}{self.unit}", param, ctx)
+        return number
+
+
+# frames per second analysed: above 0, at most what cameras record (more only repeats frames)
+FPS = FiniteFloat(0.0, 30.0, " frames per second")
+POSITIVE = click.IntRange(min=1)
+
+
 MODEL_OPTIONS = [
     click.option("--model-path", type=click.Path(path_type=Path),
                  help="Omni backends: the checkpoint folder (HumanOmni/R1-Omni, or Qwen2.5-Omni).", default=None),
@@ -32,7 +56,7 @@ MODEL_OPTIONS = [
     click.option("--device", default=None, help="Omni backends: cpu, cuda, cuda:1 ... (default: cuda if present)."),
     click.option("--dtype", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
                  help="Omni backends: weights' precision (auto: bf16 on CUDA, fp32 on CPU)."),
-    click.option("--max-new-tokens", type=int, default=512, show_default=True, help="Omni backends: output length cap."),
+    click.option("--max-new-tokens", type=click.IntRange(min=1), default=512, show_default=True, help="Omni backends: output length cap."),
     click.option("--sample/--greedy", "do_sample", default=False, show_default=True,
                  help="Omni backends: sample (temperature 1, top-k 50) instead of greedy decoding."),
     click.option("--instruction", default=None,
@@ -94,7 +118,7 @@ def dataset_options(fold, modality, channel, perceived) -> dict:
 
 DATASET_OPTIONS = [
     click.option("--split", default=None, help="train, dev, test or all (default: the dataset's test split)."),
-    click.option("--fold", type=int, default=None, help="DFEW/MAFW official fold 1-5 (default 1)."),
+    click.option("--fold", type=click.IntRange(1, 5), default=None, help="DFEW/MAFW official fold 1-5 (default 1)."),
     click.option("--modality", type=click.Choice(["any", "audio-video", "video", "audio"]), default=None,
                  help="RAVDESS files to take (default any)."),
     click.option("--channel", type=click.Choice(["any", "speech", "song"]), default=None, help="RAVDESS speech or song."),

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
 
+from omniemo import files
 from omniemo.cli.common import (
     EXIT_BAD_INPUT,
+    POSITIVE,
     dataset_options,
     fail,
     model_options,
@@ -46,7 +49,7 @@ def _format_scores(scores: Scores) -> str:
 @click.option("--labels", "labels", required=True, type=click.Choice(sorted(LABEL_SETS)), help="Label vocabulary.")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="paper", show_default=True,
               help="paper: the R1-Omni scripts' rules; corrected: RAVDESS calm scored as neutral.")
-@click.option("--bootstrap", type=int, default=1000, show_default=True, help="Bootstrap rounds for the 95% intervals (0: none).")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True, help="Bootstrap rounds for the 95% intervals (0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 def score_command(predictions: Path, labels: str, protocol: str, bootstrap: int, as_json: bool) -> None:
     """Score a predictions file: one JSON object a line with `label` and `prediction` or `output`.
@@ -111,8 +114,8 @@ def datasets_check(name, root, split, fold, modality, channel, perceived, as_jso
 
 @datasets_group.command("toy")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--train", "n_train", type=int, default=48, show_default=True)
-@click.option("--test", "n_test", type=int, default=24, show_default=True)
+@click.option("--train", "n_train", type=click.IntRange(min=1), default=48, show_default=True)
+@click.option("--test", "n_test", type=click.IntRange(min=1), default=24, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def datasets_toy(out_dir, n_train, n_test, seed) -> None:
     """Write the toy task (1 s clips whose colour and tone give the label) and its manifest, for tiny training runs."""
@@ -122,24 +125,27 @@ def datasets_toy(out_dir, n_train, n_test, seed) -> None:
 
 
 @click.group("eval", invoke_without_command=True)
-@click.option("--dataset", help="dfew, mafw, ravdess, cremad, mer2023, manifest or r1omni.")
+@click.option("--dataset", help="dfew, mafw, ravdess, cremad, ased, urdu, mer2023, manifest or r1omni.")
 @click.option("--root", type=click.Path(path_type=Path), help="The dataset's folder (or manifest file).")
 @with_dataset_options
 @click.option("--model", type=click.Choice(["pipeline", "humanomni", "qwen-omni"]), default="pipeline", show_default=True,
               help="Predictor backend (omni models take --model-path).")
-@click.option("--batch-size", type=int, default=1, show_default=True, help="Omni models: clips per model call.")
+@click.option("--batch-size", type=POSITIVE, default=1, show_default=True, help="Omni models: clips per model call.")
 @with_model_options
 @click.option("--labels", default=None, help="Label set the model answers in (default: the dataset's).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes (each loads its own models).")
-@click.option("--limit", type=int, default=None, help="Only the first N items (a quick look).")
+@click.option("--workers", type=POSITIVE, default=1, show_default=True, help="Processes (each loads its own models).")
+@click.option("--limit", type=POSITIVE, default=None, help="Only the first N items (a quick look).")
 @click.option("--modalities", default=None, help="Limit the pipeline to: video, audio, text or modality names.")
 @click.option("--enroll-speakers", is_flag=True,
               help="Pipeline: normalise the voice per speaker with all of that speaker's clips in the run (enrolment; transductive).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder: predictions.jsonl, scores.json, run.json, PNGs.")
+@click.option("--name", default=None, help="The run's column in `eval table` (default: the dataset, or the manifest's file name).")
+@click.option("--in-distribution/--out-of-distribution", "in_distribution", default=None,
+              help="Whether the model trained on this data (known for the named datasets; say it for a manifest).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
 def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, model, batch_size, labels, workers,
-               limit, modalities, enroll_speakers, out_dir, as_json, **model_kw) -> None:
+               limit, modalities, enroll_speakers, out_dir, name, in_distribution, as_json, **model_kw) -> None:
     """Score a model on a dataset split: `omniemo eval --dataset NAME --root DIR --out DIR`.
 
     Resumable: predictions.jsonl grows as items finish, a re-run skips them, a failing file becomes an error
@@ -157,26 +163,28 @@ def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, mo
                         workers=workers, limit=limit, dataset_options=dataset_options(fold, modality, channel, perceived),
                         model_options={**({"modalities": modalities} if modalities else {}),
                                        **model_options(model, model_kw)}, batch_size=batch_size,
-                        enroll_speakers=enroll_speakers)
+                        enroll_speakers=enroll_speakers, name=name, in_distribution=in_distribution)
+    from omniemo.perception.models import quiet_native_stderr
+
     bar = None
-
-    def progress(done, total):
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label=f"{dataset} {split or ''}".strip(), file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
     try:
-        from omniemo.perception.models import quiet_native_stderr
+        with quiet_native_stderr() as stderr:
+            def progress(done, total):
+                # on the real stderr (fd 2 is silenced for the native libraries), and only on a terminal
+                nonlocal bar
+                if bar is None:
+                    from tqdm import tqdm
 
-        with quiet_native_stderr():
+                    bar = tqdm(total=total, desc=f"{dataset} {split or ''}".strip(), unit="clip", file=stderr,
+                               disable=not stderr.isatty() or os.environ.get("CI") == "true")
+                bar.update(done - bar.n)
+
             summary = run_eval(config, progress=progress)
     except (DatasetError, ValueError, RuntimeError) as exc:
         fail(str(exc))
     finally:
         if bar is not None:
-            bar.__exit__(None, None, None)
+            bar.close()
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
@@ -199,6 +207,8 @@ def eval_table(runs, protocol, csv_path, no_paper) -> None:
         markdown, csv_text = comparison_table(list(runs), protocol, paper_rows=not no_paper)
     except (FileNotFoundError, KeyError) as exc:
         fail(f"not an eval run folder: {exc}")
+    except ValueError as exc:
+        fail(str(exc))
     click.echo(markdown)
     if csv_path:
-        csv_path.write_text(csv_text, encoding="utf-8")
+        files.write_text(csv_path, csv_text)

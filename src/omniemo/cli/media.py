@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from omniemo.cli.common import EXIT_BAD_INPUT, fail
+from omniemo.cli.common import EXIT_BAD_INPUT, FiniteFloat, fail
 from omniemo.media import MediaError, MediaInfo, probe
 
 
@@ -59,9 +59,9 @@ def probe_command(files: tuple[Path, ...], as_json: bool) -> None:
 
 @click.command("synth")
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--duration", type=float, default=4.0, show_default=True, help="Seconds.")
+@click.option("--duration", type=FiniteFloat(0.0, 3600.0, " seconds"), default=4.0, show_default=True, help="Seconds.")
 @click.option("--size", default="640x360", show_default=True, help="WIDTHxHEIGHT.")
-@click.option("--fps", type=float, default=25.0, show_default=True)
+@click.option("--fps", type=FiniteFloat(0.0, 120.0, " frames per second"), default=25.0, show_default=True)
 @click.option("--no-audio", is_flag=True, help="Video only.")
 @click.option("--demo", is_flag=True, help="The demo clip instead: a real portrait (public domain) and a spoken "
               "sentence (espeak-ng, if installed), as MP4.")

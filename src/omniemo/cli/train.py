@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from omniemo.cli.common import fail
+from omniemo.cli.common import FiniteFloat, fail
 
 
 @click.group("train")
@@ -24,7 +24,7 @@ def train_group() -> None:
               show_default=True, help="Where the weights file, scores and model card go.")
 @click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), help="Feature cache file (.npz), reused by later runs.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True, help="Processes for feature extraction.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes for feature extraction.")
 @click.option("--no-baseline", is_flag=True, help="Skip the classic openSMILE recipe run beside it.")
 @click.option("--enrolled-speaker-only", is_flag=True,
               help="Give the enrolled model speaker-normalised features only (by default it also gets the training-normalised ones).")
@@ -53,7 +53,7 @@ def train_speech_emotion(ravdess_root, cremad_root, out_dir, cache, seed, worker
 @click.argument("runs", nargs=-1, required=True, metavar="RUN[:MODALITIES]...")
 @click.option("--fit", default="face,voice", show_default=True,
               help="Modalities whose weights are fitted (face, voice, text); the others keep their prior weight.")
-@click.option("--prior-sd", type=float, default=1.0, show_default=True,
+@click.option("--prior-sd", type=FiniteFloat(0.0, 100.0), default=1.0, show_default=True,
               help="Spread of the Gaussian prior around the prior weights (smaller: stay closer to them).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write fusion_weights.json and FUSION_CARD.md here (the shipped ones: src/omniemo/reasoning/weights).")

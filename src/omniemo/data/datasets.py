@@ -1,8 +1,9 @@
-"""Adapters for DFEW, MAFW, RAVDESS, CREMA-D, MER2023/EMER, a JSONL manifest and the R1-Omni training JSON.
+"""Adapters for DFEW, MAFW, RAVDESS, CREMA-D, ASED, URDU, MER2023/EMER, a JSONL manifest and the R1-Omni training JSON.
 
 Splits: the official folds where they exist (DFEW, MAFW: ``fold`` 1-5, ``split`` train/test); speaker-
 independent splits where not (RAVDESS: train actors 01-16, dev 17-20, test 21-24; CREMA-D: train 1001-1024,
-dev 1025-1030, test 1031-1091). ``split="all"`` takes everything.
+dev 1025-1030, test 1031-1091; ASED: train speakers 01-45, dev 46-55, test 56-65; URDU: by speaker id, see
+``urdu_split``). ``split="all"`` takes everything.
 """
 
 from __future__ import annotations
@@ -15,9 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omniemo.answers import extract_answer
-from omniemo.labels import CREMAD, DFEW, MAFW, MER2023, RAVDESS, LabelSet, get_labelset
+from omniemo.labels import (
+    ASED,
+    CREMAD,
+    DFEW,
+    MAFW,
+    MER2023,
+    RAVDESS,
+    URDU,
+    LabelSet,
+    get_labelset,
+)
 
-MEDIA_SUFFIXES = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".flv", ".wav", ".mp3", ".flac", ".ogg", ".m4a"}
+MEDIA_SUFFIXES = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".flv", ".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a",
+                  ".aac", ".wma", ".aiff", ".aif", ".m4v", ".mpg", ".mpeg", ".3gp", ".ts"}
 
 
 class DatasetError(ValueError):
@@ -181,6 +193,58 @@ def cremad_items(root: Path, split: str = "test", media: str = "any", perceived:
     return _select(items, split)
 
 
+# --- ASED (Amharic) ----------------------------------------------------------------------------------------
+
+ASED_NAME = re.compile(r"^([nfhsa][1-5])-(\d\d)-(\d\d)-(0[12])-(\d\d)$", re.IGNORECASE)
+
+
+def ased_split(speaker: int) -> str:
+    return "train" if speaker <= 45 else "dev" if speaker <= 55 else "test"
+
+
+def ased_items(root: Path, split: str = "test") -> list[Item]:
+    """ASED v1: folders 01Neutral ... 05Angry (or flat) of ``xn-ss-rr-gg-pp`` files: emotion letter + number,
+    sentence, repetition, gender (01 female, 02 male), speaker 01-65. No official split: by speaker."""
+    items = []
+    for path in sorted(root.rglob("*")):
+        m = ASED_NAME.match(path.stem)
+        if not m or path.suffix.lower() not in MEDIA_SUFFIXES or not path.is_file():
+            continue
+        code, sentence, repetition, gender, speaker = m.groups()
+        items.append(Item(path.stem, str(path), ASED.from_code(code.upper()), speaker=f"speaker-{speaker}",
+                          split=ased_split(int(speaker)), meta={"sentence": sentence, "repetition": repetition,
+                                                               "sex": "female" if gender == "01" else "male"}))
+    return _select(items, split)
+
+
+# --- URDU ------------------------------------------------------------------------------------------------
+
+URDU_NAME = re.compile(r"^S([MF])(\d+)_F(\d+)_([AHNS])(\d+)$")
+# Most URDU speakers show one emotion only, so a speaker split cannot be balanced; these sets put every emotion in
+# each part: test 122 files (angry 28, happy 40, neutral 16, sad 38), dev 54, train the other 224.
+URDU_TEST = {"SM2", "SM24", "SM7", "SM20", "SF9", "SM22", "SF1"}
+URDU_DEV = {"SM1", "SM23", "SF6", "SM21", "SM27", "SF11"}
+
+
+def urdu_split(speaker: str) -> str:
+    return "test" if speaker in URDU_TEST else "dev" if speaker in URDU_DEV else "train"
+
+
+def urdu_items(root: Path, split: str = "test") -> list[Item]:
+    """URDU (talk-show speech): folders Angry Happy Neutral Sad (or flat) of ``S{M|F}{speaker}_F{clip}_{A|H|N|S}{nn}``
+    files. No official split: by speaker (``urdu_split``)."""
+    items = []
+    for path in sorted(root.rglob("*")):
+        m = URDU_NAME.match(path.stem)
+        if not m or path.suffix.lower() not in MEDIA_SUFFIXES or not path.is_file():
+            continue
+        sex, number, clip, code, _ = m.groups()
+        speaker = f"S{sex}{int(number)}"
+        items.append(Item(path.stem, str(path), URDU.from_code(code), speaker=f"speaker-{speaker}", split=urdu_split(speaker),
+                          meta={"clip": clip, "sex": "female" if sex == "F" else "male"}))
+    return _select(items, split)
+
+
 # --- MER2023 / EMER -------------------------------------------------------------------------------------
 
 def mer2023_items(root: Path, split: str = "all", labels_csv: str | None = None) -> list[Item]:
@@ -216,7 +280,11 @@ def manifest_items(root: Path, split: str = "all", labels: str = "dfew") -> list
     path = root if root.is_file() else _need(root / "manifest.jsonl", "manifest")
     labelset = get_labelset(labels)
     items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not a UTF-8 text file ({exc.reason})") from exc
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -230,6 +298,8 @@ def manifest_items(root: Path, split: str = "all", labels: str = "dfew") -> list
         media = media if media.is_absolute() else path.parent / media
         items.append(Item(str(row.get("id", media.stem)), str(media), label, speaker=row.get("speaker"),
                           split=row.get("split", "all")))
+    if not items:
+        raise DatasetError(f"{path}: the manifest is empty (no JSON lines with 'path' and 'label')")
     return items if split == "all" else _select(items, split)
 
 
@@ -284,6 +354,7 @@ class DatasetSpec:
     reader: object
     default_split: str
     in_distribution_for: tuple[str, ...] = ()  # predictors trained on this dataset
+    labels_from_run: bool = False  # the items' labels are read (and scored) in the run's label set
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -291,8 +362,10 @@ DATASETS: dict[str, DatasetSpec] = {
     "mafw": DatasetSpec("mafw", "mafw", mafw_items, "test"),
     "ravdess": DatasetSpec("ravdess", "ravdess", ravdess_items, "test"),
     "cremad": DatasetSpec("cremad", "cremad", cremad_items, "test"),
+    "ased": DatasetSpec("ased", "ased", ased_items, "test"),
+    "urdu": DatasetSpec("urdu", "urdu", urdu_items, "test"),
     "mer2023": DatasetSpec("mer2023", "mer2023", mer2023_items, "all"),
-    "manifest": DatasetSpec("manifest", "dfew", manifest_items, "all"),
+    "manifest": DatasetSpec("manifest", "dfew", manifest_items, "all", labels_from_run=True),
     "r1omni": DatasetSpec("r1omni", "mafw", r1omni_items, "all"),
 }
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from omniemo.data.datasets import Item, get_dataset, load_items
+from omniemo import files
+from omniemo.data.datasets import DatasetError, Item, get_dataset, load_items
+from omniemo.files import check_writable
 from omniemo.eval.metrics import PROTOCOLS
 from omniemo.eval.predictions import score_file
 from omniemo.labels import get_labelset
@@ -38,6 +41,8 @@ class EvalConfig:
     # pipeline only: the voice model is normalised per speaker with all of that speaker's clips in the evaluated
     # items (enrolment; transductive, as the speech model's "enrolled" figures)
     enroll_speakers: bool = False
+    name: str | None = None  # the run's column in `eval table` (default: the dataset, or the manifest's name)
+    in_distribution: bool | None = None  # whether the model trained on this data (default: known datasets only)
 
 
 class Predictors:
@@ -102,9 +107,39 @@ def _predict_rows(predictor, items: list[Item], labels: str) -> list[dict]:
 _WORKER = {}
 
 
+def _die_with_parent() -> None:
+    """A worker must not outlive its parent (an eval killed with SIGKILL leaves no orphans behind).
+
+    Linux: the kernel sends SIGKILL to this process when its parent dies. Elsewhere (and as a second line of
+    defence) a daemon thread exits the process once its parent is gone.
+    """
+    import ctypes
+    import os
+    import signal
+    import sys
+    import threading
+
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="omniemo-parent-watch", daemon=True).start()
+
+
 def _worker_init(predictors: Predictors) -> None:
     from omniemo.perception.models import quiet_native_stderr
 
+    _die_with_parent()
     _WORKER["quiet"] = quiet_native_stderr()
     _WORKER["quiet"].__enter__()
     _WORKER["predictors"] = predictors
@@ -127,12 +162,19 @@ def finished_ids(path: Path) -> set[str]:
 
 def run_eval(config: EvalConfig, progress: Callable[[int, int], None] | None = None) -> dict:
     spec = get_dataset(config.dataset)
-    items = load_items(config.dataset, config.root, config.split, **config.dataset_options)
-    if config.limit:
-        items = items[: config.limit]
     labels = config.labels or spec.labels
     get_labelset(labels)  # fail early on a bad label set
+    options = dict(config.dataset_options)
+    if spec.labels_from_run:  # a manifest's labels are words of the run's label set (mer2023's "worried")
+        options["labels"] = labels
+    items = load_items(config.dataset, config.root, config.split, **options)
+    if not items:
+        raise DatasetError(empty_split_message(config, options))
+    if config.limit:
+        items = items[: config.limit]
+    score_labels = labels if spec.labels_from_run else spec.labels
     out = Path(config.out_dir)
+    check_writable(out, directory=True)
     out.mkdir(parents=True, exist_ok=True)
     path = out / PREDICTIONS
     _repair_tail(path)
@@ -167,18 +209,47 @@ def run_eval(config: EvalConfig, progress: Callable[[int, int], None] | None = N
                     if progress:
                         progress(n, len(todo))
     elapsed = time.perf_counter() - start
-    summary = score_run(out, spec.labels)
-    meta = {"dataset": config.dataset, "split": config.split or spec.default_split, "model": config.model,
-            "labels": labels, "items": len(items), "ran_now": len(todo), "seconds_now": round(elapsed, 1),
+    summary = score_run(out, score_labels)
+    in_distribution = config.in_distribution
+    if in_distribution is None and spec.name in _trained_on(config.model):
+        in_distribution = True
+    elif in_distribution is None and not spec.labels_from_run:
+        in_distribution = False  # a named dataset the model never saw; a manifest's data is unknown
+    meta = {"dataset": config.dataset, "name": config.name or run_name(config), "split": config.split or spec.default_split,
+            "model": config.model, "labels": labels, "items": len(items), "ran_now": len(todo),
+            "seconds_now": round(elapsed, 1),
             "items_per_minute": round(60 * len(todo) / elapsed, 1) if todo and elapsed > 0 else None,
-            "in_distribution": config.dataset in _trained_on(config.model), "config": asdict(config)}
-    (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+            "in_distribution": in_distribution, "config": asdict(config)}
+    files.write_text(out / "run.json", json.dumps(meta, indent=2) + "\n")
     return {**meta, "scores": summary}
 
 
 def _trained_on(model: str) -> tuple[str, ...]:
     # datasets whose training data each predictor saw: scores on them are in distribution
-    return {"pipeline": ("ravdess", "cremad")}.get(model, ())
+    return {"pipeline": ("ravdess", "cremad", "ased", "urdu")}.get(model, ())
+
+
+def run_name(config: EvalConfig) -> str:
+    """A run's column name: the dataset, or for a manifest its file (or folder) name."""
+    if get_dataset(config.dataset).labels_from_run:
+        root = Path(config.root)
+        return root.stem if root.is_file() else root.name
+    return config.dataset
+
+
+def empty_split_message(config: EvalConfig, options: dict) -> str:
+    """No item in the asked split: say so, and which splits do hold items."""
+    spec = get_dataset(config.dataset)
+    split = config.split or spec.default_split
+    try:
+        everything = load_items(config.dataset, config.root, "all", **options)
+    except (DatasetError, ValueError):
+        everything = []
+    if not everything:
+        return f"{config.root}: no {config.dataset} items found (an empty folder or manifest?)"
+    counts = Counter(i.split or "all" for i in everything)
+    held = ", ".join(f"{name} ({n})" for name, n in sorted(counts.items()))
+    return f"{config.root}: the {split} split of {config.dataset} holds no items; splits here: {held} (use --split)"
 
 
 def _repair_tail(path: Path) -> None:
@@ -186,7 +257,7 @@ def _repair_tail(path: Path) -> None:
     if path.exists() and path.stat().st_size:
         data = path.read_bytes()
         if not data.endswith(b"\n"):
-            path.write_bytes(data[: data.rfind(b"\n") + 1])
+            files.write_bytes(path, data[: data.rfind(b"\n") + 1])
 
 
 def score_run(out: Path, labels: str) -> dict:
@@ -199,7 +270,7 @@ def score_run(out: Path, labels: str) -> dict:
             scores["format_rate"] = preds.format_ok / preds.outputs
             scores["strict_accuracy"] = preds.strict_hits / preds.outputs
         confusion_png(s, out / f"confusion-{protocol}.png")
-    (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
+    files.write_text(out / "scores.json", json.dumps(scores, indent=2) + "\n")
     return scores
 
 
@@ -224,7 +295,8 @@ def confusion_png(scores, path: Path) -> None:
     ax.set_xlabel("prediction")
     ax.set_ylabel("truth")
     ax.set_title(f"{scores.labelset}, {scores.protocol}: WAR {100 * scores.war:.1f} UAR {100 * scores.uar:.1f}")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    with files.atomic_path(path) as temp:
+        fig.savefig(temp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -239,42 +311,51 @@ PAPER_IN_DISTRIBUTION = {"dfew": True, "mafw": True, "ravdess": False}
 
 
 def comparison_table(run_dirs: list[Path], protocol: str = "paper", paper_rows: bool = True) -> tuple[str, str]:
-    """(Markdown, CSV) in the seed's layout: rows = models, columns = dataset WAR/UAR, ⬤ in / △ out of distribution."""
+    """(Markdown, CSV) in the seed's layout: rows = models, columns = datasets (a manifest run: its own name)
+    WAR/UAR, ⬤ in / △ out of distribution, ? where the run does not say."""
     runs = []
     for d in run_dirs:
         meta = json.loads((Path(d) / "run.json").read_text())
         scores = json.loads((Path(d) / "scores.json").read_text())[protocol]
-        runs.append((meta, scores))
-    datasets = []
-    for meta, _ in runs:
-        if meta["dataset"] not in datasets:
-            datasets.append(meta["dataset"])
+        runs.append((meta.get("name") or meta["dataset"], meta, scores))
+    columns: list[str] = []
+    for column, _, _ in runs:
+        if column not in columns:
+            columns.append(column)
     if paper_rows:
-        datasets += [d for d in PAPER_IN_DISTRIBUTION if d not in datasets]
-    rows: dict[str, dict[str, tuple[float, float, bool]]] = {}
-    for meta, s in runs:
-        rows.setdefault(f"omniemo {meta['model']}", {})[meta["dataset"]] = (100 * s["war"], 100 * s["uar"], meta["in_distribution"])
+        columns += [d for d in PAPER_IN_DISTRIBUTION if d not in columns]
+    rows: dict[str, dict[str, tuple[float, float, bool | None]]] = {}
+    for column, meta, s in runs:
+        row = rows.setdefault(f"omniemo {meta['model']}", {})
+        if column in row:
+            raise ValueError(f"two runs of {meta['model']} on {column!r}: name one with `omniemo eval --name`")
+        row[column] = (100 * s["war"], 100 * s["uar"], meta.get("in_distribution"))
     if paper_rows:
         for name, cells in PAPER_ROWS.items():
             rows[f"{name} (published, R1-Omni paper)"] = {d: (*v, PAPER_IN_DISTRIBUTION[d]) for d, v in cells.items()}
+
+    def mark(flag):
+        return " ⬤" if flag is True else " △" if flag is False else " ?"
+
     header = ["Method"]
-    for d in datasets:
+    for d in columns:
         marks = {cells[d][2] for cells in rows.values() if d in cells}
-        mark = " ⬤" if marks == {True} else " △" if marks == {False} else ""
-        header += [f"{d.upper()} (WAR){mark}", f"{d.upper()} (UAR){mark}"]
+        shared = mark(next(iter(marks))) if len(marks) == 1 else ""
+        header += [f"{d.upper()} (WAR){shared}", f"{d.upper()} (UAR){shared}"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     csv_lines = [",".join(h.replace(",", " ") for h in header)]
     for name, cells in rows.items():
         values = []
-        for d in datasets:
+        for d in columns:
             if d in cells:
                 war, uar, inside = cells[d]
-                mark = "" if len({c[d][2] for c in rows.values() if d in c}) == 1 else (" ⬤" if inside else " △")
-                values += [f"{war:.2f}{mark}", f"{uar:.2f}{mark}"]
+                own = "" if len({c[d][2] for c in rows.values() if d in c}) == 1 else mark(inside)
+                values += [f"{war:.2f}{own}", f"{uar:.2f}{own}"]
             else:
                 values += ["-", "-"]
         lines.append("| " + " | ".join([name] + values) + " |")
-        csv_lines.append(",".join([name] + [v.replace(" ⬤", "").replace(" △", "") for v in values]))
-    note = (f"\nProtocol: {protocol}. ⬤ in distribution (the model trained on that dataset), △ out of distribution. "
-            "Published rows are the R1-Omni paper's figures on its own unpublished subsets, for reference only.")
+        csv_lines.append(",".join([name] + [v.replace(" ⬤", "").replace(" △", "").replace(" ?", "") for v in values]))
+    note = (f"\nProtocol: {protocol}. ⬤ in distribution (the model trained on that dataset), △ out of distribution, "
+            "? not stated by the run (`omniemo eval --in-distribution/--out-of-distribution`). Published rows are the "
+            "R1-Omni paper's figures on its own unpublished subsets, for reference only.")
     return "\n".join(lines) + "\n" + note, "\n".join(csv_lines) + "\n"

@@ -175,12 +175,15 @@ def _decode_video(path, container, info, strategy, max_side, max_frame_bytes, no
             f"{len(plan.times)} frames of {out_w}x{out_h} need {needed / 2**30:.1f} GiB, over the "
             f"{max_frame_bytes / 2**30:.1f} GiB budget (lower the frame rate or set max_side)",
         )
-    # One preallocated array: no list of frames to stack (which would double the peak).
-    frames = np.zeros((len(plan.times) + plan.pad_black, out_h, out_w, 3), np.uint8)
-    times = np.full(len(frames), np.nan)
+    # One preallocated array (no list of frames to stack, which would double the peak), made at the first frame,
+    # whose shape says whether a display rotation swapped width and height.
+    frames = None
+    times = np.full(len(plan.times) + plan.pad_black, np.nan)
     count = 0
     frames_at = _frames_at(container, *_video_stream(container, info), plan.times, notes, out_w, out_h)
     for count, (time, array) in enumerate(frames_at, 1):
+        if frames is None:
+            frames = np.zeros((len(times), *array.shape), np.uint8)
         frames[count - 1], times[count - 1] = array, time
     if count == 0:
         raise CorruptMediaError(path, "the video stream has no decodable frame")
@@ -195,17 +198,18 @@ def _decode_video(path, container, info, strategy, max_side, max_frame_bytes, no
 def _frames_at(container, stream, tol, targets, notes, width, height):
     """Yield (time, RGB array) for each target time: the last frame shown at or before it (else the next).
 
-    Frames are converted as soon as they are chosen, so no decoded frame is held longer than needed.
-    A target past the end of the stream yields nothing.
+    Frames are converted as soon as they are chosen, so no decoded frame is held longer than needed, and
+    turned upright when the stream carries a rotation (a phone's display matrix). Targets past the end of the
+    stream yield nothing: the plan stops where the decoded stream does, whatever the header promised.
     """
-    frames = _decoding(container, stream, notes)
-    prev = pending = None  # the last frame at/before the target, the first frame after it
+    frames = _timed(_decoding(container, stream, notes), stream)
+    prev = pending = None  # (time, frame): the last frame at/before the target, the first frame after it
     last_chosen = array = None
     position = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     ended = False
     for target in targets:
         if not ended and target - position > SEEK_GAP and _seek(container, stream, target):
-            frames = _decoding(container, stream, notes)
+            frames = _timed(_decoding(container, stream, notes), stream)
             prev = pending = None
         while not ended:
             if pending is None:
@@ -213,21 +217,44 @@ def _frames_at(container, stream, tol, targets, notes, width, height):
                 if pending is None:
                     ended = True
                     break
-            if pending.time is not None:
-                position = pending.time
-            if pending.time is None or pending.time <= target + tol:
+            position = pending[0]
+            if pending[0] <= target + tol:
                 prev, pending = pending, None
                 continue
             break
+        if ended and prev is not None and target > prev[0] + 2 * tol + 1e-6:
+            notes.append(f"video ends at {prev[0]:.2f} s, before the frame planned at {target:.2f} s: "
+                         "analysed up to its end")
+            break  # past the last decoded frame: nothing more to show
         chosen = prev if prev is not None else pending
         if chosen is None:
             continue
         if chosen is not last_chosen:
-            array = chosen.to_ndarray(width=width, height=height, format="rgb24")
+            array = _upright(chosen[1], chosen[1].to_ndarray(width=width, height=height, format="rgb24"), notes)
             last_chosen = chosen
-        yield (float(chosen.time) if chosen.time is not None else np.nan), array
-    if ended and len(targets) and targets[-1] - position > 1.0:
-        notes.append(f"video ends at {position:.2f} s, before the last planned frame at {targets[-1]:.2f} s")
+        yield chosen[0], array
+
+
+def _timed(frames, stream):
+    """(time, frame) pairs; a stream without timestamps (a raw .h264 file) is timed by frame count and rate."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    period = 1.0 / float(rate) if rate else 0.04
+    last = None
+    for frame in frames:
+        t = float(frame.time) if frame.time is not None else (last + period if last is not None else 0.0)
+        last = t
+        yield t, frame
+
+
+def _upright(frame, array: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Apply the frame's display rotation (counter-clockwise degrees, from the container's display matrix)."""
+    turns = round((frame.rotation or 0) / 90) % 4
+    if not turns:
+        return array
+    note = f"video rotated by {90 * turns} degrees for display (display matrix)"
+    if note not in notes:
+        notes.append(note)
+    return np.ascontiguousarray(np.rot90(array, k=turns))
 
 
 def iter_frames(
@@ -279,27 +306,87 @@ def _decoding(container, stream, notes):
 
 
 def _decode_audio(path, info, sample_rate, max_duration, notes) -> np.ndarray:
-    limit = int(max_duration * sample_rate) + sample_rate if max_duration is not None else None
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-    chunks, total = [], 0
-    container = open_container(path)
-    try:
-        stream = container.streams.audio[0]
-        for frame in _decoding(container, stream, notes):
-            for out in resampler.resample(frame):
-                chunk = out.to_ndarray().reshape(-1)
-                chunks.append(chunk)
-                total += chunk.size
-            if limit is not None and total > limit:
-                raise MediaTooLargeError(path, f"audio runs past the limit of {max_duration:.0f} s")
-        for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
-    finally:
-        container.close()
-    samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+    track = _choose_audio_track(path, info, sample_rate, notes) if info.audio_tracks > 1 else 0
+    samples = _decode_track(path, track, sample_rate, max_duration, notes)
     decoded = samples.size / sample_rate
     if info.duration > 1.0 and decoded < 0.9 * info.duration - 0.25:
         notes.append(f"audio decodes to {decoded:.2f} s but the header says {info.duration:.2f} s (truncated?)")
     if samples.size == 0:
         notes.append("audio stream has no decodable samples")
     return samples
+
+
+def _decode_track(path, track: int, sample_rate: int, max_duration: float | None, notes: list[str],
+                  seconds: float | None = None) -> np.ndarray:
+    """One audio track as 16 kHz mono float32 (``seconds``: only its beginning).
+
+    Stereo is mixed down here rather than by FFmpeg, so that a phase-inverted pair (left = -right, a miswired
+    microphone), which would cancel to silence in the mix, is caught and one channel kept instead.
+    """
+    limit = int(max_duration * sample_rate) + sample_rate if max_duration is not None else None
+    wanted = int(seconds * sample_rate) if seconds else None
+    container = open_container(path)
+    try:
+        stream = container.streams.audio[track]
+        stereo = stream.codec_context.channels == 2
+        resampler = av.AudioResampler(format="fltp" if stereo else "flt", layout="stereo" if stereo else "mono",
+                                      rate=sample_rate)
+        chunks, total = [], 0
+        for frame in _decoding(container, stream, notes):
+            for out in resampler.resample(frame):
+                chunk = out.to_ndarray().reshape(2 if stereo else 1, -1)
+                chunks.append(chunk)
+                total += chunk.shape[1]
+            if limit is not None and total > limit:
+                raise MediaTooLargeError(path, f"audio runs past the limit of {max_duration:.0f} s")
+            if wanted is not None and total >= wanted:
+                break
+        else:
+            chunks += [out.to_ndarray().reshape(2 if stereo else 1, -1) for out in resampler.resample(None)]
+    finally:
+        container.close()
+    channels = np.concatenate(chunks, axis=1).astype(np.float32, copy=False) if chunks else np.zeros((1, 0), np.float32)
+    channels = _finite(channels, notes)
+    return _downmix(channels, notes) if len(channels) == 2 else channels[0]
+
+
+def _finite(channels: np.ndarray, notes: list[str]) -> np.ndarray:
+    bad = ~np.isfinite(channels)
+    if bad.any():
+        notes.append(f"audio has {int(bad.sum())} non-finite samples (NaN or infinity), set to silence")
+        channels = np.where(bad, 0.0, channels).astype(np.float32)
+    return channels
+
+
+def _downmix(stereo: np.ndarray, notes: list[str]) -> np.ndarray:
+    left, right = stereo
+    mix = (left + right) / 2
+    channel_power = (float(np.mean(left.astype(np.float64) ** 2)) + float(np.mean(right.astype(np.float64) ** 2))) / 2
+    if channel_power > 1e-8 and float(np.mean(mix.astype(np.float64) ** 2)) < 0.05 * channel_power:
+        correlation = float(np.corrcoef(left, right)[0, 1]) if left.std() > 0 and right.std() > 0 else 0.0
+        if correlation < -0.5:
+            notes.append(f"stereo channels are phase-inverted (correlation {correlation:.2f}): their mix cancels, "
+                         "so the left channel alone is used")
+            return np.ascontiguousarray(left)
+    return mix
+
+
+def _choose_audio_track(path, info, sample_rate, notes) -> int:
+    """Several audio tracks: the default one if it is not silent, else the loudest (judged on the first minute)."""
+    container = open_container(path)
+    try:
+        default = [i for i, s in enumerate(container.streams.audio) if s.disposition & av.stream.Disposition.default]
+    finally:
+        container.close()
+    loudness = []
+    for track in range(info.audio_tracks):
+        piece = _decode_track(path, track, sample_rate, None, [], seconds=60.0)
+        loudness.append(float(np.sqrt(np.mean(piece.astype(np.float64) ** 2))) if piece.size else 0.0)
+    audible = [i for i, rms in enumerate(loudness) if rms > 1e-3]
+    chosen = next((i for i in default if i in audible), None)
+    why = "the default track"
+    if chosen is None:
+        chosen, why = int(np.argmax(loudness)), "the loudest"
+    levels = ", ".join(f"{20 * np.log10(max(rms, 1e-9)):.0f} dBFS" for rms in loudness)
+    notes.append(f"audio track {chosen + 1} of {info.audio_tracks} used ({why}; levels {levels})")
+    return chosen

@@ -34,10 +34,12 @@ class MediaInfo:
     num_frames: int | None = None
     num_frames_exact: bool = False
     video_start: float = 0.0
+    video_duration: float | None = None  # the video stream's own length, when it differs from the container's
     audio_codec: str | None = None
     sample_rate: int | None = None
     channels: int | None = None
     audio_start: float = 0.0
+    audio_tracks: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -91,20 +93,24 @@ def _probe_container(path: Path, container) -> MediaInfo:
 
     notes: list[str] = []
     durations = [d for d in (_stream_seconds(s) for s in (video, audio) if s is not None) if d]
+    counted_frames = None
     if container.duration is not None and container.duration > 0:
         duration = container.duration / av.time_base
     elif durations:
         duration = max(durations)
-    else:
-        duration = 0.0
-        notes.append("container states no duration")
+    else:  # a raw elementary stream (.h264, .aac): measure it by reading its packets (no decoding)
+        duration, counted_frames = _count_duration(path, video is not None)
+        notes.append(f"container states no duration: {duration:.2f} s measured from its packets"
+                     if duration else "container states no duration")
 
     info: dict = {}
     if video is not None:
         rate = video.average_rate or video.guessed_rate or video.base_rate
         fps = float(rate) if rate else None
         v_dur = _stream_seconds(video) or duration
-        if video.frames and video.frames > 0:
+        if counted_frames:
+            num_frames, exact = counted_frames, True
+        elif video.frames and video.frames > 0:
             num_frames, exact = int(video.frames), True
         elif fps:
             num_frames, exact = max(1, round(v_dur * fps)), False
@@ -119,6 +125,7 @@ def _probe_container(path: Path, container) -> MediaInfo:
             num_frames=num_frames,
             num_frames_exact=exact,
             video_start=_start_seconds(video),
+            video_duration=_stream_seconds(video) or (counted_frames / fps if counted_frames and fps else None),
         )
     if audio is not None:
         ctx = audio.codec_context
@@ -127,6 +134,7 @@ def _probe_container(path: Path, container) -> MediaInfo:
             sample_rate=ctx.sample_rate if ctx else None,
             channels=ctx.channels if ctx else None,
             audio_start=_start_seconds(audio),
+            audio_tracks=len(container.streams.audio),
         )
     return MediaInfo(
         path=str(path),
@@ -138,6 +146,23 @@ def _probe_container(path: Path, container) -> MediaInfo:
         notes=notes,
         **info,
     )
+
+
+def _count_duration(path: Path, video: bool) -> tuple[float, int | None]:
+    """(seconds, video frames) of a file whose container states no length, from its packets. Its own container:
+    such streams cannot seek back for the decoding that follows."""
+    frames, seconds = 0, 0.0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0] if video else container.streams.audio[0]
+        rate = (stream.average_rate or stream.guessed_rate or stream.base_rate) if video else None
+        for packet in container.demux(stream):
+            if packet.size:
+                frames += 1
+                if packet.duration and packet.time_base:
+                    seconds += float(packet.duration * packet.time_base)
+    if video:
+        return (frames / float(rate) if rate else seconds), frames or None
+    return seconds, None
 
 
 def probe(path: str | Path) -> MediaInfo:

@@ -81,7 +81,7 @@ class HumanOmni(FrameSampling):
 
 @dataclass(frozen=True)
 class FixedRate(FrameSampling):
-    """A frame every 1/fps seconds from the first frame to the end."""
+    """A frame every 1/fps seconds from the first frame to the end of the video stream."""
 
     fps: float = 2.0
     name = "fps"
@@ -91,7 +91,8 @@ class FixedRate(FrameSampling):
             raise ValueError(f"frame rate must be positive, got {self.fps}")
 
     def plan(self, info: MediaInfo) -> SamplingPlan:
-        count = max(1, int(np.ceil(info.duration * self.fps - 1e-9)))
+        span = info.video_duration or info.duration  # audio may run on past the last frame
+        count = max(1, int(np.ceil(span * self.fps - 1e-9)))
         return SamplingPlan(info.video_start + np.arange(count) / self.fps)
 
 

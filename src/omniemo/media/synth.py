@@ -142,31 +142,44 @@ def write_clip(
     return path
 
 
-def write_frames(path: str | Path, frames, fps: float, *, audio: np.ndarray | None = None,
-                 sample_rate: int = 16_000, crf: int = 18) -> Path:
-    """Encode given RGB frames (an iterable of equal-size arrays) to H.264 MP4, with optional mono audio."""
+def write_frames(path: str | Path, frames, fps: float, *, audio=None, sample_rate: int = 16_000, crf: int = 18,
+                 rotation: int = 0) -> Path:
+    """Encode given RGB frames (an iterable of equal-size arrays, or None for audio only) to H.264 + AAC.
+
+    ``audio``: one track or a list of tracks, each (n,) mono or (2, n) stereo float32. ``rotation``: a display
+    rotation in degrees (counter-clockwise), as a phone writes it. The container follows the extension.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames = iter(frames)
-    first = next(frames)
-    height, width = first.shape[:2]
-    with av.open(str(path), mode="w", format="mp4") as container:
-        vstream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        vstream.width, vstream.height, vstream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
-        vstream.options = {"preset": "ultrafast", "crf": str(crf)}
-        astream = None
-        if audio is not None:  # every stream must exist before the first packet is written
-            astream = container.add_stream("aac", rate=sample_rate)
-            astream.layout = "mono"
-        for index, frame in enumerate(_chain(first, frames)):
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[: vstream.height, : vstream.width]), format="rgb24")
-            vf.pts = index
-            container.mux(vstream.encode(vf))
-        container.mux(vstream.encode(None))
-        if astream is not None:
-            for start in range(0, len(audio), sample_rate // 10):
-                chunk = np.asarray(audio[start:start + sample_rate // 10], np.float32)
-                aframe = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
+    tracks = [] if audio is None else [np.atleast_2d(np.asarray(t, np.float32)) for t in (audio if isinstance(audio, list) else [audio])]
+    frames = iter(frames) if frames is not None else None
+    first = next(frames) if frames is not None else None
+    with av.open(str(path), mode="w") as container:
+        vstream = None
+        if first is not None:
+            height, width = first.shape[:2]
+            vstream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            vstream.width, vstream.height, vstream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
+            vstream.options = {"preset": "ultrafast", "crf": str(crf)}
+            if rotation:
+                vstream.set_display_rotation(rotation)
+        astreams = []
+        for track in tracks:  # every stream must exist before the first packet is written
+            astream = container.add_stream("aac" if path.suffix.lower() not in (".wav",) else "pcm_f32le", rate=sample_rate)
+            astream.layout = "stereo" if len(track) == 2 else "mono"
+            astreams.append(astream)
+        if vstream is not None:
+            for index, frame in enumerate(_chain(first, frames)):
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[: vstream.height, : vstream.width]), format="rgb24")
+                vf.pts = index
+                container.mux(vstream.encode(vf))
+            container.mux(vstream.encode(None))
+        step = sample_rate // 10
+        for astream, track in zip(astreams, tracks):
+            layout = "stereo" if len(track) == 2 else "mono"
+            for start in range(0, track.shape[1], step):
+                chunk = np.ascontiguousarray(track[:, start:start + step])
+                aframe = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
                 aframe.sample_rate, aframe.pts = sample_rate, start
                 container.mux(astream.encode(aframe))
             container.mux(astream.encode(None))

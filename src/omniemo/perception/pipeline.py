@@ -25,6 +25,7 @@ from omniemo.perception.evidence import (
     ModalityReport,
 )
 from omniemo.perception.face import FaceAnalyzer, face_report
+from omniemo.perception.models import quiet_native_stderr
 from omniemo.perception.spans import active_spans
 
 VIDEO_MODALITIES = ("face", "body", "pulse", "appearance")
@@ -33,6 +34,18 @@ DEFAULT_FPS = 5.0
 BODY_FPS = 2.5
 KEYFRAMES = 5
 MAX_SIDE = 640
+MAX_FPS = 30.0  # more than cameras record only analyses the same frames again
+
+
+def validate_fps(fps: float) -> float:
+    """The analysed frame rate, checked: a finite number above 0 and at most MAX_FPS."""
+    try:
+        fps = float(fps)
+    except (TypeError, ValueError):
+        raise ValueError(f"fps must be a number, got {fps!r}") from None
+    if not np.isfinite(fps) or not 0 < fps <= MAX_FPS:
+        raise ValueError(f"fps must be above 0 and at most {MAX_FPS:g}, got {fps!r}")
+    return fps
 
 
 def parse_modalities(spec: str | None) -> tuple[str, ...]:
@@ -63,7 +76,13 @@ def extract_cues(
     ``speaker``: a SpeakerProfile from ``speech_emotion.enroll_clips`` (several clips of the same speaker);
     the voice emotion then uses the speaker-normalised model instead of the single-clip one.
     """
+    fps = validate_fps(fps)
     wanted = parse_modalities(modalities) if not isinstance(modalities, tuple) else modalities
+    with quiet_native_stderr():  # the native models' log lines stay out of a library user's terminal
+        return _extract(path, fps, wanted, progress, keep_keyframes, speaker)
+
+
+def _extract(path, fps, wanted, progress, keep_keyframes, speaker) -> Evidence:
     info = probe(path)
     evidence = Evidence(clip=info.to_dict(), settings={"fps": fps, "body_fps": min(fps, BODY_FPS),
                                                          "modalities": list(wanted), "max_side": MAX_SIDE})
@@ -75,7 +94,7 @@ def extract_cues(
     # The audio branch (speech recogniser, voice measures, speech emotion) runs in a second thread beside the
     # video branch: the native models release the GIL, so on 2 cores the two overlap. It writes into its own
     # record, merged after the video cues, so the result does not depend on which finishes first.
-    heard = Evidence(clip=evidence.clip, settings=evidence.settings)
+    heard = Evidence(clip={"notes": []}, settings=evidence.settings)
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="omniemo-audio") as pool:
         audio_job = pool.submit(_audio, path, info, audio_wanted, heard, speaker) if audio_wanted else None
@@ -87,6 +106,8 @@ def extract_cues(
                     evidence.modalities[m] = ModalityReport(ABSENT, reason="the file has no video stream")
         if audio_job is not None:
             audio_job.result()  # an error in the audio branch surfaces here, as if it had run inline
+    if heard.clip["notes"]:
+        evidence.clip.setdefault("notes", []).extend(heard.clip["notes"])
     evidence.modalities.update(heard.modalities)
     evidence.cues += heard.cues
     evidence.timings.update(heard.timings)
@@ -101,7 +122,7 @@ def _video(path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes
     body_every = max(1, round(fps / BODY_FPS))
     faces = FaceAnalyzer() if {"face", "pulse", "appearance"} & set(wanted) else None
     poser = body.PoseAnalyzer() if "body" in wanted else None
-    n_planned = max(1, int(np.ceil(info.duration * fps)))
+    n_planned = len(FixedRate(fps).plan(info).times)
     key_indices = set(np.linspace(0, n_planned - 1, min(KEYFRAMES, n_planned)).round().astype(int).tolist())
     times, per_frame, keyframes = [], [], {}
     pose_times, pose_landmarks, energy = [], [], []
@@ -306,6 +327,7 @@ def _audio(path, info, wanted, evidence: Evidence, speaker=None):
         return
     t0 = time.perf_counter()
     clip = load_clip(path, sampling=None)
+    evidence.clip["notes"] += [n for n in clip.notes if n not in info.notes]
     evidence.timings["audio_decode"] = round(time.perf_counter() - t0, 3)
     if clip.audio.size < 0.2 * clip.sample_rate:
         for m in wanted:
@@ -316,6 +338,7 @@ def _audio(path, info, wanted, evidence: Evidence, speaker=None):
     evidence.timings["voice"] = round(time.perf_counter() - t0, 3)
     if not measured["speech_spans"]:
         reason = f"no speech detected in {measured['duration']:.1f} s of audio"
+        reason += "".join(f"; {n}" for n in clip.notes if "non-finite" in n)
         for m in wanted:
             evidence.modalities[m] = ModalityReport(ABSENT, reason=reason, model=voice.VOICE_MODEL)
         return

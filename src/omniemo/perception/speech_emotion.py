@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from omniemo import files
 from omniemo.labels import RAVDESS
 from omniemo.perception.models import whisper_model
 
@@ -47,7 +48,7 @@ def whisper_embedding(audio: np.ndarray) -> np.ndarray:
     """
     import ctranslate2
 
-    model = whisper_model(2)
+    model = whisper_model(2, "tiny.en")
     states = []
     window = 30 * SAMPLE_RATE  # the log-mel too is made 30 s at a time: memory stays flat for long speech
     for start in range(0, max(audio.size, 1), window):
@@ -113,7 +114,7 @@ class SpeechEmotionModel:
         for variant, (w, b) in self.weights.items():
             arrays[f"{variant}_W"], arrays[f"{variant}_b"] = w, b
             arrays[f"{variant}_temperature"] = np.array(self.temperature[variant])
-        with open(path, "wb") as handle:
+        with files.atomic_path(path) as temp, open(temp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
 
     @staticmethod

@@ -10,6 +10,7 @@ from omniemo.answers import render_output
 from omniemo.labels import LabelSet, get_labelset
 from omniemo.perception import extract_cues
 from omniemo.perception.evidence import Evidence
+from omniemo.perception.models import quiet_native_stderr
 from omniemo.prediction import Prediction
 from omniemo.reasoning.explain import build_reasoning, reasoning_text
 from omniemo.reasoning.fusion import Fusion, fuse, text_concepts
@@ -39,14 +40,20 @@ class CuePipeline:
     def __init__(self, fps: float = 5.0, modalities: str | None = None, timeline: bool = False,
                  keep_keyframes: bool = False, progress=None, enroll: list | None = None):
         """``enroll``: several clips of the speaker, for the speaker-normalised voice model."""
+        from omniemo.perception.pipeline import parse_modalities, validate_fps
         from omniemo.perception.speech_emotion import enroll_clips
 
-        self.fps, self.modalities, self.timeline = fps, modalities, timeline
+        parse_modalities(modalities)  # bad options fail here, before any clip
+        self.fps, self.modalities, self.timeline = validate_fps(fps), modalities, timeline
         self.keep_keyframes, self.progress = keep_keyframes, progress
-        self.speaker = enroll_clips(enroll) if enroll else None
+        with quiet_native_stderr():
+            self.speaker = enroll_clips(enroll) if enroll else None
 
     def predict(self, path: str | Path, labels: str | LabelSet = "dfew") -> Prediction:
-        labelset = get_labelset(labels)
+        with quiet_native_stderr():  # native log lines off, as in the CLI (OMNIEMO_NATIVE_LOGS=1 shows them)
+            return self._predict(path, get_labelset(labels))
+
+    def _predict(self, path: str | Path, labelset: LabelSet) -> Prediction:
         ev = extract_cues(path, fps=self.fps, modalities=self.modalities, progress=self.progress,
                           keep_keyframes=self.keep_keyframes, speaker=self.speaker)
         fusion = fuse(modality_inputs(ev), labelset)

@@ -112,7 +112,7 @@ def voice_sentences(ev: Evidence) -> list[dict]:
     out = []
     speech, pauses = ev.cue("voice.speech"), ev.cue("voice.pauses")
     pitch, prange, rate = ev.cue("voice.pitch_level"), ev.cue("voice.pitch_range"), ev.cue("voice.speaking_rate")
-    loud, lvar = ev.cue("voice.loudness"), ev.cue("voice.loudness_variability")
+    lvar = ev.cue("voice.loudness_variability")
     parts, cited = [f"Speech fills {speech.value:.1f} s ({fmt_spans(speech.spans)})"], [speech]
     if pitch:
         parts.append(f"with a median pitch of {pitch.value:.0f} Hz")
@@ -187,7 +187,9 @@ def combine_sentence(ev: Evidence, fusion: Fusion) -> dict:
     text += f"; weighed together the answer is {answer} with probability {fusion.probabilities[answer]:.2f}"
     if strongest and len(fusion.contributions) > 1:
         text += f", the {strongest} moving it most"
-    return {"text": text + ".", "cues": [c.id for c in cited], "spans": []}
+    # the one number that is fusion's, not a cue's: kept with the sentence so that verify can check it
+    return {"text": text + ".", "cues": [c.id for c in cited], "spans": [],
+            "fused": {"label": answer, "probability": fusion.probabilities[answer]}}
 
 
 def build_reasoning(ev: Evidence, fusion: Fusion) -> list[dict]:
@@ -229,7 +231,12 @@ def _cue_numbers(cue) -> list[float]:
 
 
 def verify(sentences: list[dict], ev: Evidence, fusion: Fusion | None = None) -> list[str]:
-    """Problems found (empty when every claim is grounded)."""
+    """Problems found (empty when every claim is grounded).
+
+    Each sentence must cite cues that exist, and every span and number it prints must come from them. The
+    closing sentence's fused probability is checked against the fused answer it records; give ``fusion`` to
+    also check that record against the fusion itself.
+    """
     problems = []
     for i, s in enumerate(sentences):
         missing_modality = s.get("missing")
@@ -248,8 +255,12 @@ def verify(sentences: list[dict], ev: Evidence, fusion: Fusion | None = None) ->
         text_wo_spans = _SPAN_RE.sub(" ", text_wo_spans)
         text_wo_spans = re.sub(r'"[^"]*"', " ", text_wo_spans)  # quoted transcript
         allowed = [v for c in cues for v in _cue_numbers(c)]
-        if fusion is not None:
-            allowed += list(fusion.probabilities.values())
+        fused = s.get("fused")
+        if fused is not None:
+            if fusion is not None and (fusion.label != fused["label"]
+                                       or abs(fusion.probabilities[fusion.label] - fused["probability"]) > 1e-9):
+                problems.append(f"sentence {i} records the fused answer {fused}, not what the fusion gave")
+            allowed.append(float(fused["probability"]))
         for token in _NUMBER_RE.findall(text_wo_spans):
             number = float(token)
             decimals = len(token.split(".")[1]) if "." in token else 0

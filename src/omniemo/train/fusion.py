@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from omniemo import files
 from omniemo.eval.metrics import score
 from omniemo.reasoning.fusion import PRIOR_WEIGHTS, WEIGHTS_FILE
 
@@ -150,8 +151,8 @@ def train(config: FusionFitConfig) -> dict:
     if config.out_dir:
         out = Path(config.out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / WEIGHTS_FILE).write_text(json.dumps(report, indent=2) + "\n")
-        (out / "FUSION_CARD.md").write_text(card(report))
+        files.write_text(out / WEIGHTS_FILE, json.dumps(report, indent=2) + "\n")
+        files.write_text(out / "FUSION_CARD.md", card(report))
     return report
 
 

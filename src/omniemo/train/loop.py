@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from omniemo.train.config import OptimConfig, TrainConfig
+from omniemo import files
 from omniemo.models.processing import load_media_sample
+from omniemo.train.config import OptimConfig, TrainConfig
 from omniemo.train.examples import Example, SkipLog, load_examples
 
 
@@ -125,8 +126,8 @@ def save_checkpoint(accelerator, cfg: TrainConfig, step: int, extra: dict | None
     path = root / f"step-{step:07d}"
     accelerator.save_state(str(path))
     if accelerator.is_main_process:
-        (path / "trainer_state.json").write_text(json.dumps({"step": step, **(extra or {})}, indent=2))
-        (root / "latest").write_text(path.name)
+        files.write_text(path / "trainer_state.json", json.dumps({"step": step, **(extra or {})}, indent=2))
+        files.write_text(root / "latest", path.name)
     accelerator.wait_for_everyone()
     return path
 
@@ -233,7 +234,7 @@ def start_training(cfg: TrainConfig, kind: str, adapt: Callable | None = None,
     if accelerator.is_main_process:
         out = Path(cfg.output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({"recipe": kind, **cfg.to_dict()}, indent=2, default=str))
+        files.write_text(out / "config.json", json.dumps({"recipe": kind, **cfg.to_dict()}, indent=2, default=str))
         note = f" (skipped {skips.total}: {skips.summary()})" if skips.total else ""
         print(f"{kind}: {len(examples)} examples{note}; {accelerator.num_processes} process(es) on "
               f"{accelerator.device}", file=sys.stderr)
@@ -276,6 +277,6 @@ def finish_training(run: Run, last: dict) -> dict:
         if final.exists():
             shutil.rmtree(final)
         run.policy.save(run.accelerator.unwrap_model(run.model), final)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        files.write_text(out / "summary.json", json.dumps(summary, indent=2))
     run.accelerator.wait_for_everyone()
     return summary
