@@ -172,3 +172,16 @@ def test_enrolment_uses_the_speaker_normalised_voice_model(ravdess_speech):
                                        "--enroll", str(files[1]), "--enroll", str(files[2]), "--json"])
     assert result.exit_code == 0, result.output
     assert "enrolled speaker (2 clips)" in result.stdout
+
+
+def test_report_charts_and_cue_chips(crema_predictions):
+    from types import SimpleNamespace
+
+    from omniemo.report import _voice_plot, render_html
+
+    page = render_html(crema_predictions["ANG"])
+    chip = page[page.index("<code tabindex='0' title='"):][:400]
+    assert " = " in chip and " s" in chip  # value, unit and time span on hover
+    silent_pitch = SimpleNamespace(series={"times": [0.0, 0.05, 0.1], "pitch_hz": [float("nan")] * 3,
+                                           "loudness": [0.1, 0.2, 0.1]})
+    assert _voice_plot(silent_pitch, [[0.0, 0.1]]).startswith("data:image/png;base64,")

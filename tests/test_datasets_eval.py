@@ -7,7 +7,8 @@ from click.testing import CliRunner
 
 from omniemo.cli import main
 from omniemo.data.datasets import DatasetError, check, load_items
-from omniemo.eval.runner import EvalConfig, comparison_table, finished_ids, run_eval
+from omniemo.eval.engines import finished_ids
+from omniemo.eval.runner import EvalConfig, comparison_table, run_eval
 from omniemo.media.synth import write_clip
 from omniemo.prediction import Prediction
 

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from omniemo.cli import main
-from omniemo.reasoning.fusion import PRIOR_WEIGHTS, fuse, shipped_weights
+from omniemo.reasoning.fusion import PRIOR_FLOORS, PRIOR_WEIGHTS, fuse, shipped_floors, shipped_weights
 from omniemo.train.fusion import FusionFitConfig, fit_weights, nll, read_rows, train
 
 LABELS = ("angry", "happy", "neutral", "sad")
@@ -40,17 +40,18 @@ def test_fit_recovers_temperature_and_ignores_noise(tmp_path):
     rows, skipped = read_rows(str(write_run(tmp_path / "run")))
     assert len(rows) == 300 and skipped == {"error": 1}
     start = dict(PRIOR_WEIGHTS)
-    weights = fit_weights(rows, ("face", "voice"), start, prior_sd=10.0)
-    assert 0.2 < weights["voice"] < 0.5  # about 1/3: undoes the overconfidence
+    weights, floors = fit_weights(rows, ("face", "voice"), start, prior_sd=10.0)
+    assert 0.2 < weights["voice"] < 0.6  # about 1/3: undoes the overconfidence
     assert weights["face"] < 0.15  # noise gets (nearly) no say
     assert weights["text"] == start["text"]  # not fitted
-    assert nll(rows, weights) < nll(rows, start) - 0.2
+    assert all(0.02 <= f <= 0.5 for f in floors.values())
+    assert nll(rows, weights, floors) < nll(rows, start, PRIOR_FLOORS) - 0.2
 
 
 def test_prior_holds_a_modality_with_few_clips(tmp_path):
     rows, _ = read_rows(str(write_run(tmp_path / "run", n=4)))
-    loose = fit_weights(rows, ("face",), dict(PRIOR_WEIGHTS), prior_sd=10.0)
-    tight = fit_weights(rows, ("face",), dict(PRIOR_WEIGHTS), prior_sd=0.1)
+    loose, _ = fit_weights(rows, ("face",), dict(PRIOR_WEIGHTS), prior_sd=10.0)
+    tight, _ = fit_weights(rows, ("face",), dict(PRIOR_WEIGHTS), prior_sd=0.1)
     assert abs(tight["face"] - 1.0) < abs(loose["face"] - 1.0) + 1e-9
     assert abs(tight["face"] - 1.0) < 0.1
 
@@ -86,3 +87,14 @@ def test_shipped_weights_were_fitted_and_are_used():
     assert weights == {**PRIOR_WEIGHTS, **report["weights"]}
     fusion = fuse({"face": {"happy": 0.9, "sad": 0.1}, "voice": {"sad": 0.8, "happy": 0.2}}, "ravdess")
     assert fusion.weights == {"face": weights["face"], "voice": weights["voice"]}
+
+
+def test_no_modality_vetoes_a_label_the_others_support():
+    # a face model that never says disgust (1e-4) against a voice sure of it: the answer follows the evidence
+    face = {"angry": 0.25, "disgust": 0.0001, "fear": 0.1, "happy": 0.05, "sad": 0.4, "surprise": 0.05, "neutral": 0.1499}
+    voice = {"angry": 0.1, "disgust": 0.7, "fear": 0.05, "happy": 0.02, "sad": 0.1, "neutral": 0.03}
+    fusion = fuse({"face": face, "voice": voice}, "cremad")
+    assert fusion.label == "disgust"
+    assert all(f >= 0.02 for f in shipped_floors().values()) and fusion.floors == {m: shipped_floors()[m] for m in ("face", "voice")}
+    # without the floor the face's near-zero would have vetoed it
+    assert fuse({"face": face, "voice": voice}, "cremad", floors={"face": 0.0, "voice": 0.0}).label != "disgust"

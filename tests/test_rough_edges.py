@@ -93,7 +93,7 @@ def test_a_killed_write_keeps_the_previous_file(tmp_path):
 def test_writers_go_through_the_atomic_path():
     # every module that writes a user-visible file does it through omniemo.files
     src = TESTS.parent / "src" / "omniemo"
-    for module in ("report.py", "eval/runner.py", "train/fusion.py", "train/speech_emotion.py", "train/loop.py",
+    for module in ("report.py", "eval/runner.py", "eval/engines.py", "train/fusion.py", "train/face_expression.py", "train/speech_emotion.py", "train/loop.py",
                    "perception/speech_emotion.py", "cli/analyze.py", "cli/evaluate.py"):
         text = (src / module).read_text()
         assert "files." in text, module
@@ -170,9 +170,9 @@ def test_workers_die_with_their_parent(tmp_path):
         sys.path.insert(0, {str(TESTS)!r})
         from slow_predictor import SlowPredictors
         from omniemo.data.datasets import Item
-        from omniemo.eval.runner import _worker_init, _worker_predict
+        from omniemo.eval.engines import _worker_init, _worker_predict
         pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                                   initargs=(SlowPredictors(),))
+                                   initargs=(SlowPredictors(), "eval"))
         futures = [pool.submit(_worker_predict, Item(str(i), "x.wav", "happy"), "dfew") for i in range(4)]
         time.sleep(8)
         print(" ".join(str(p) for p in pool._processes), flush=True)
@@ -236,3 +236,28 @@ def test_verify_works_as_documented(crema_samples):
     forged = [dict(s) for s in p.reasoning]
     forged[-1]["text"] = forged[-1]["text"].replace(f"{p.probabilities[p.label]:.2f}", "0.123")
     assert any("0.123" in problem for problem in verify(forged, p.evidence))
+
+
+def test_eval_shows_a_progress_bar_on_a_terminal_only(tmp_path):
+    import pty
+
+    root = tmp_path / "cremad" / "AudioWAV"
+    for name in ("1031_DFA_ANG_XX", "1032_DFA_SAD_XX"):
+        write_clip(root / f"{name}.wav", 0.5)
+    command = [sys.executable, "-m", "omniemo", "eval", "--dataset", "cremad", "--root", str(tmp_path / "cremad"),
+               "--modalities", "audio", "--out"]
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    primary, secondary = pty.openpty()
+    run_tty = subprocess.run(command + [str(tmp_path / "tty")], stderr=secondary, stdout=subprocess.DEVNULL, env=env,
+                             timeout=300)
+    os.close(secondary)
+    seen = b""
+    try:
+        while chunk := os.read(primary, 65536):
+            seen += chunk
+    except OSError:
+        pass
+    os.close(primary)
+    assert run_tty.returncode == 0 and b"clip" in seen and b"100%" in seen
+    piped = subprocess.run(command + [str(tmp_path / "pipe")], capture_output=True, env=env, timeout=300)
+    assert piped.returncode == 0 and b"100%" not in piped.stderr

@@ -47,12 +47,12 @@ def write_text(path: str | Path, text: str) -> Path:
 def check_writable(path: str | Path, directory: bool = False) -> Path:
     """Fail early, naming ``path``, if a file (or with ``directory``, files inside it) cannot be written there."""
     path = Path(path)
-    if directory:
-        if path.exists() and not path.is_dir():
-            raise OutputError(f"{path}: exists and is not a folder")
-        folder = path if path.exists() else path.parent
-        if not path.exists() and not folder.is_dir():
-            raise OutputError(f"{path}: its parent folder {folder} does not exist")
+    if directory:  # a run folder: it and missing parents are created, under an existing, writable ancestor
+        folder = path
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise OutputError(f"{path}: {folder} exists and is not a folder")
     else:
         if path.is_dir():
             raise OutputError(f"{path}: is a folder, not a file")

@@ -34,7 +34,8 @@ class Prediction:
             "missing_modalities": self.missing_modalities, "backend": self.backend,
         }
         if self.fusion is not None:  # how the answer was weighed: each modality's distribution and weight
-            out["fusion"] = {"weights": self.fusion.weights, "per_modality": self.fusion.per_modality}
+            out["fusion"] = {"weights": self.fusion.weights, "floors": self.fusion.floors,
+                             "per_modality": self.fusion.per_modality}
         if self.timeline is not None:
             out["timeline"] = self.timeline
         if with_evidence and self.evidence is not None:

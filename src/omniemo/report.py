@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from omniemo import files
+from omniemo.perception.evidence import spans_text, value_text
 from omniemo.prediction import Prediction
 
 AI_ACT = ("The EU AI Act prohibits emotion recognition in workplaces and education institutions, except for "
@@ -56,7 +57,7 @@ def _expression_plot(face) -> str | None:
             ax.plot(times, np.array(values, dtype=float), label=key.split(".", 1)[1], linewidth=1.6)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("probability")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(-0.04, 1.04)  # lines lying at exactly 0 or 1 stay visible above the frame
     ax.legend(ncol=7, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 1.22), frameon=False)
     ax.grid(alpha=0.3)
     return _png(fig)
@@ -68,17 +69,36 @@ def _voice_plot(voice, speech_spans) -> str | None:
     if not series.get("times"):
         return None
     t = np.array(series["times"], dtype=float)
+    pitch = np.array(series["pitch_hz"], dtype=float)
     fig, ax = plt.subplots(figsize=(8, 2.6))
     for a, b in speech_spans:
         ax.axvspan(a, b, color="#cfe8ff", alpha=0.7, linewidth=0)
-    ax.plot(t, np.array(series["pitch_hz"], dtype=float), color="#c0392b", linewidth=1.8, label="pitch (Hz)")
+    if np.isfinite(pitch).any():
+        ax.plot(t, pitch, color="#c0392b", linewidth=1.8, label="pitch (Hz)")
+        low, high = np.nanmin(pitch), np.nanmax(pitch)
+        ax.set_ylim(low - 0.08 * (high - low) - 5, high + 0.08 * (high - low) + 5)
+    else:  # an empty pitch axis (-0.04 to 0.04 Hz) would look like a measurement: say what happened instead
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, "no voiced speech: no pitch", transform=ax.transAxes, ha="center", va="center",
+                color="#c0392b")
     ax.set_ylabel("pitch (Hz)", color="#c0392b")
     ax.set_xlabel("time (s); blue: speech")
+    ax.set_xlim(0, max(float(t[-1]) if t.size else 1.0, 1e-3))
     ax2 = ax.twinx()
     ax2.plot(t, np.array(series["loudness"], dtype=float), color="#2c3e50", linewidth=1.0, alpha=0.8)
     ax2.set_ylabel("loudness", color="#2c3e50")
     ax.grid(alpha=0.3)
     return _png(fig)
+
+
+def cue_summary(ev, cue_id: str) -> str:
+    """What a cue chip shows on hover: value, unit, time spans, model."""
+    cue = ev.cue(cue_id) if ev is not None else None
+    if cue is None:
+        return cue_id
+    spans = spans_text(cue.spans)
+    confidence = f"; confidence {cue.confidence:.2f}" if cue.confidence is not None else ""
+    return f"{cue.name} = {value_text(cue.value)} {cue.unit}" + (f" at {spans}" if spans else "") + f"{confidence} ({cue.model})"
 
 
 def render_html(prediction: Prediction) -> str:
@@ -94,7 +114,7 @@ def render_html(prediction: Prediction) -> str:
                      + ", ".join(f"{e(m)} {v:+.2f}" for m, v in prediction.contributions.items()) + "</p>")
     parts.append("<h2>Reasoning</h2><ol class='reasoning'>")
     for s in prediction.reasoning:
-        refs = "".join(f"<code>{e(c)}</code>" for c in s["cues"])
+        refs = "".join(f"<code tabindex='0' title='{e(cue_summary(ev, c))}'>{e(c)}</code>" for c in s["cues"])
         parts.append(f"<li>{e(s['text'])}<div class='refs'>{refs}</div></li>")
     parts.append("</ol>")
     parts.append(f"<pre class='output'>{e(prediction.output)}</pre>")
@@ -138,7 +158,8 @@ h1 {{ font-size: 22px; margin-bottom: 4px; }} h2 {{ font-size: 17px; margin-top:
 .bars {{ max-width: 520px; }} .bar {{ display: flex; align-items: center; gap: 8px; margin: 3px 0; }}
 .bar span {{ width: 110px; }} .bar i {{ display: block; height: 12px; background: #3a7bd5; border-radius: 3px; }}
 .bar em {{ font-style: normal; color: #55606d; font-size: 13px; }}
-.reasoning li {{ margin: 6px 0; }} .refs code {{ background: #eef3f8; margin-right: 4px; padding: 0 4px; font-size: 12px; border-radius: 3px; }}
+.reasoning li {{ margin: 6px 0; }} .refs code {{ background: #eef3f8; margin-right: 4px; padding: 0 4px; font-size: 12px; border-radius: 3px; cursor: help; position: relative; }}
+.refs code:hover::after, .refs code:focus::after {{ content: attr(title); position: absolute; left: 0; top: 1.6em; z-index: 2; width: max-content; max-width: 460px; white-space: normal; background: #1d2733; color: #fff; padding: 4px 8px; border-radius: 4px; font-size: 12px; }}
 .output {{ white-space: pre-wrap; background: #f6f8fa; padding: 10px; border-radius: 6px; font-size: 13px; }}
 .frames {{ display: flex; flex-wrap: wrap; gap: 10px; }} figure {{ margin: 0; }} figcaption {{ font-size: 12px; color: #55606d; }}
 .plot {{ max-width: 100%; }} table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #dde3ea; padding: 4px 8px; font-size: 13px; text-align: left; }}

@@ -111,7 +111,7 @@ def _report_targets(clips, report_path: Path) -> dict[Path, Path]:
     if len(clips) == 1:
         return {clips[0]: check_writable(report_path)}
     check_writable(report_path, directory=True)
-    report_path.mkdir(exist_ok=True)
+    report_path.mkdir(parents=True, exist_ok=True)
     stems = [c.stem for c in clips]
     names: dict[Path, Path] = {}
     for clip in clips:
@@ -125,13 +125,10 @@ def _report_targets(clips, report_path: Path) -> dict[Path, Path]:
 
 
 def _format_cue(cue) -> str:
-    value = cue.value
-    if isinstance(value, float):
-        value = f"{value:.3g}"
-    elif isinstance(value, list):
-        value = ", ".join(map(str, value))
-    spans = ", ".join(f"{a:.2f}-{b:.2f}s" for a, b in cue.spans[:4]) + (" ..." if len(cue.spans) > 4 else "")
-    return f"  {cue.name:<24} {value} {cue.unit}" + (f"  [{spans}]" if spans else "")
+    from omniemo.perception.evidence import spans_text, value_text
+
+    spans = spans_text(cue.spans)
+    return f"  {cue.name:<24} {value_text(cue.value)} {cue.unit}" + (f"  [{spans}]" if spans else "")
 
 
 @click.command("cues")

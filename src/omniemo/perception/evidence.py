@@ -98,3 +98,19 @@ def _clean(value):
     if isinstance(value, float):
         return None if not math.isfinite(value) else round(value, 5)
     return value
+
+
+def value_text(value) -> str:
+    """A cue's value as people read it: 3 significant digits, lists joined."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def spans_text(spans, limit: int = 4) -> str:
+    """Time spans as '0.50-2.10 s, ...' (the first ``limit``)."""
+    text = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in spans[:limit])
+    return text + (" ..." if len(spans) > limit else "")
+

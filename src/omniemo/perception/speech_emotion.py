@@ -1,16 +1,22 @@
-"""Emotion from the voice: our own small model, since no offline speech-emotion model exists.
+"""Emotion from the voice: our own model, chosen by how it does on corpora it never heard.
 
-Features per clip (``clip_features``): the Whisper tiny.en encoder's hidden states (the speech recogniser's
-weights, already shipped), mean- and std-pooled over time (768), plus the 88 openSMILE eGeMAPSv02
-functionals. A multinomial logistic regression maps them to the 8 RAVDESS emotions. Two variants ship in
-one weights file:
+Input: the detected speech only, cut into utterances of at most ``MAX_SEGMENT_SECONDS`` (the length the model
+was trained on), each trimmed and brought to one loudness level (``prepare``), so that a quiet microphone or a
+long recording is not out of distribution. Features per utterance (``features``): the multilingual Whisper
+base encoder's middle layers (2, 3 and 4 of 6, each mean-pooled over time; middle layers carry more of how
+something is said than the last) plus the 88 openSMILE eGeMAPSv02 functionals. A linear softmax over the 8
+emotion concepts of RAVDESS maps them to probabilities; it was trained on four corpora in four languages,
+each contributing only the emotions it has (``omniemo.train.speech_emotion``).
 
-- ``single``: features standardised with the training set's statistics; works on one clip alone.
-- ``enrolled``: features standardised with the speaker's own statistics, from several clips of that
-  speaker (``enroll``); the classifier was trained the same way, speaker by speaker.
+Two variants ship in one weights file:
 
-Trained by ``omniemo train speech-emotion`` (see ``omniemo.train.speech_emotion``); the weights file and its
-model card are in ``omniemo/perception/weights/``.
+- ``single``: features standardised with the training statistics; works on one clip alone.
+- ``enrolled``: features standardised with the speaker's own statistics, from several clips of that speaker
+  (``enroll_clips``); trained the same way, speaker by speaker.
+
+A clip's voice emotion is the utterances' distributions averaged, weighted by duration and confidence; with
+less than ``FULL_CONFIDENCE_SECONDS`` of speech it is pulled towards uniform, and below ``MIN_SPEECH_SECONDS``
+there is none (a tone or a cough is not an emotion).
 """
 
 from __future__ import annotations
@@ -25,12 +31,19 @@ import numpy as np
 
 from omniemo import files
 from omniemo.labels import RAVDESS
-from omniemo.perception.models import whisper_model
+from omniemo.perception.models import whisper_encoder
 
-LABELS = RAVDESS.labels  # neutral, calm, happy, sad, angry, fear, disgust, surprise
+LABELS = RAVDESS.labels  # neutral, calm, happy, sad, angry, fear, disgust, surprise: the concept space
 SAMPLE_RATE = 16_000
 WEIGHTS = "speech_emotion.npz"
-MODEL_NAME = "omniemo speech-emotion (Whisper tiny.en encoder + eGeMAPS, logistic regression)"
+ENCODER = "base"
+LAYERS = (2, 3, 4)
+MODEL_NAME = "omniemo speech-emotion (Whisper base layers 2-4 + eGeMAPS, linear, 4 corpora)"
+TARGET_DBFS = -23.0  # every utterance is brought to this RMS level before features
+MAX_SEGMENT_SECONDS = 6.0  # longer speech is split: the model was trained on 1-6 s utterances
+MIN_SEGMENT_SECONDS = 0.4
+MIN_SPEECH_SECONDS = 0.5  # less detected speech than this: no voice emotion
+FULL_CONFIDENCE_SECONDS = 1.5  # below this much speech the distribution is pulled towards uniform
 
 
 @lru_cache(maxsize=1)
@@ -40,41 +53,58 @@ def _egemaps():
     return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
 
 
-def whisper_embedding(audio: np.ndarray) -> np.ndarray:
-    """Mean and standard deviation over time of the Whisper tiny.en encoder output (2 x 384).
+@lru_cache(maxsize=1)
+def _mel():
+    from faster_whisper.feature_extractor import FeatureExtractor
 
-    The encoder takes at most 30 s (3000 mel frames) at a time: longer speech is encoded in 30 s pieces
-    and pooled over all of them.
-    """
-    import ctranslate2
-
-    model = whisper_model(2, "tiny.en")
-    states = []
-    window = 30 * SAMPLE_RATE  # the log-mel too is made 30 s at a time: memory stays flat for long speech
-    for start in range(0, max(audio.size, 1), window):
-        piece = model.feature_extractor(audio[start:start + window].astype(np.float32))[:, :3000]
-        frames = max(2, piece.shape[1] // 2 * 2)  # the encoder halves the frame count: keep it even
-        piece = np.ascontiguousarray(np.pad(piece, ((0, 0), (0, max(0, frames - piece.shape[1]))))[None, :, :frames], np.float32)
-        states.append(np.array(model.model.encode(ctranslate2.StorageView.from_array(piece), to_cpu=True))[0])
-    hidden = np.concatenate(states)
-    return np.concatenate([hidden.mean(axis=0), hidden.std(axis=0)])
+    return FeatureExtractor(feature_size=80)
 
 
-def egemaps_functionals(audio: np.ndarray) -> np.ndarray:
-    """eGeMAPS functionals; past a minute, the duration-weighted mean of each minute's (memory stays flat)."""
-    block = 60 * SAMPLE_RATE
-    if audio.size <= block:
-        return _egemaps().process_signal(audio.astype(np.float32), SAMPLE_RATE).to_numpy()[0]
-    pieces = [audio[s:s + block] for s in range(0, audio.size, block) if audio[s:s + block].size >= SAMPLE_RATE]
-    values = [_egemaps().process_signal(p.astype(np.float32), SAMPLE_RATE).to_numpy()[0] for p in pieces]
-    return np.average(values, axis=0, weights=[p.size for p in pieces])
+def prepare(audio: np.ndarray, spans: list[list[float]] | None = None) -> np.ndarray:
+    """Speech from its first to its last detected span (0.1 s margin), at TARGET_DBFS RMS (never clipping)."""
+    if spans:
+        a = max(0, int((spans[0][0] - 0.1) * SAMPLE_RATE))
+        b = min(audio.size, int((spans[-1][1] + 0.1) * SAMPLE_RATE))
+        if b - a > SAMPLE_RATE // 4:
+            audio = audio[a:b]
+    x = audio.astype(np.float64)
+    rms = np.sqrt(np.mean(x**2)) + 1e-9
+    gain = min(10 ** (TARGET_DBFS / 20) / rms, 0.99 / (np.abs(x).max() + 1e-9), 1e3)
+    return (x * gain).astype(np.float32)
 
 
-def clip_features(audio: np.ndarray) -> np.ndarray:
-    """The model's input for one clip of 16 kHz mono speech (856 values)."""
-    if audio.size < SAMPLE_RATE // 10:
-        raise ValueError("need at least 0.1 s of audio")
-    return np.concatenate([whisper_embedding(audio), egemaps_functionals(audio)]).astype(np.float64)
+def features(speech: np.ndarray) -> np.ndarray:
+    """The model's input for one prepared utterance (16 kHz mono): 3 x 512 + 88 values."""
+    if speech.size < SAMPLE_RATE // 10:
+        raise ValueError("need at least 0.1 s of speech")
+    encoder = whisper_encoder(ENCODER)
+    mel = _mel()(speech)
+    mel = mel[:, : min(3000, max(2, mel.shape[1] // 2 * 2))]  # the encoder halves the frames; 30 s at most
+    states = encoder.hidden_states(mel, upto=max(LAYERS))
+    pooled = [states[layer].mean(axis=0) for layer in LAYERS]
+    egemaps = _egemaps().process_signal(speech, SAMPLE_RATE).to_numpy()[0]
+    return np.concatenate(pooled + [egemaps]).astype(np.float64)
+
+
+def utterances(spans: list[list[float]], gap: float = 0.5) -> list[tuple[float, float]]:
+    """Speech spans joined across short pauses, long ones split into equal pieces of at most MAX_SEGMENT_SECONDS."""
+    joined: list[list[float]] = []
+    for a, b in spans:
+        if joined and a - joined[-1][1] < gap:
+            joined[-1][1] = b
+        else:
+            joined.append([a, b])
+    out = []
+    for a, b in joined:
+        pieces = int(np.ceil((b - a) / MAX_SEGMENT_SECONDS))
+        edges = np.linspace(a, b, pieces + 1)
+        out += [(float(s), float(e)) for s, e in zip(edges, edges[1:]) if e - s >= MIN_SEGMENT_SECONDS]
+    return out
+
+
+def clip_features(audio: np.ndarray, spans: list[list[float]] | None = None) -> np.ndarray:
+    """Features of a whole (short) clip, as in training: trimmed to its speech and levelled."""
+    return features(prepare(audio, spans))
 
 
 @dataclass
@@ -131,8 +161,6 @@ class SpeechEmotionModel:
             variant, z = "single", (x - self.global_mean) / self.global_std
         else:
             variant, z = "enrolled", (x - speaker.mean) / speaker.std
-            if self.card.get("enrolled_with_global"):
-                z = np.hstack([z, (x - self.global_mean) / self.global_std])
         w, b = self.weights[variant]
         logits = (z @ w.T + b) / self.temperature[variant]
         logits -= logits.max(axis=1, keepdims=True)
@@ -141,19 +169,55 @@ class SpeechEmotionModel:
         return p[0] if np.ndim(features) == 1 else p
 
 
+@dataclass
+class VoiceEmotion:
+    """A clip's voice emotion: the aggregate distribution and each utterance's."""
+
+    probabilities: np.ndarray
+    segments: list[dict]  # {"start", "end", "probabilities"}
+    speech_seconds: float
+    damped: bool  # pulled towards uniform: little speech was heard
+
+
+def segment_emotions(audio: np.ndarray, spans: list[list[float]], model: SpeechEmotionModel | None = None,
+                     speaker: SpeakerProfile | None = None) -> VoiceEmotion | None:
+    """The voice emotion of a recording of any length, from its detected speech; None without enough speech."""
+    model = model or default_model()
+    speech_seconds = float(sum(b - a for a, b in spans))
+    pieces = utterances(spans)
+    if speech_seconds < MIN_SPEECH_SECONDS or not pieces:
+        return None
+    rows, weights = [], []
+    for start, end in pieces:
+        chunk = audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]
+        inside = [[max(a, start) - start, min(b, end) - start] for a, b in spans if b > start and a < end]
+        p = model.predict_proba(clip_features(chunk, inside), speaker=speaker)
+        rows.append({"start": round(start, 2), "end": round(end, 2),
+                     "probabilities": {lab: round(float(v), 4) for lab, v in zip(model.labels, p)}})
+        weights.append((end - start) * float(p.max()))  # longer and more certain utterances count more
+    stacked = np.array([[r["probabilities"][lab] for lab in model.labels] for r in rows])
+    mixed = np.average(stacked, axis=0, weights=weights)
+    trust = min(1.0, speech_seconds / FULL_CONFIDENCE_SECONDS)
+    mixed = trust * mixed + (1 - trust) / len(mixed)
+    return VoiceEmotion(mixed / mixed.sum(), rows, speech_seconds, trust < 1.0)
+
+
 def enroll_clips(paths, model: SpeechEmotionModel | None = None) -> SpeakerProfile:
     """A speaker profile from several clips of the same speaker (any media files with audio)."""
     from omniemo.media import load_clip
+    from omniemo.perception.voice import speech_spans
 
+    paths = list(paths)
     model = model or default_model()
-    features = []
+    collected = []
     for path in paths:
         audio = load_clip(path, sampling=None).audio
-        if audio.size >= SAMPLE_RATE // 2:
-            features.append(clip_features(audio))
-    if len(features) < 2:
-        raise ValueError(f"enrolment needs at least 2 clips with 0.5 s of audio; got {len(features)} of {len(list(paths))}")
-    return model.enroll(features)
+        spans = speech_spans(audio) if audio.size >= SAMPLE_RATE // 2 else []
+        if sum(b - a for a, b in spans) >= MIN_SPEECH_SECONDS:
+            collected.append(clip_features(audio, spans))
+    if len(collected) < 2:
+        raise ValueError(f"enrolment needs at least 2 clips with {MIN_SPEECH_SECONDS} s of speech; got {len(collected)} of {len(paths)}")
+    return model.enroll(collected)
 
 
 @lru_cache(maxsize=1)

@@ -26,7 +26,7 @@ def modality_inputs(ev: Evidence) -> dict[str, dict[str, float]]:
     emotion = ev.cue("voice.emotion")
     if emotion is not None:
         inputs["voice"] = dict(emotion.detail["probabilities"])
-    if ev.present("words"):
+    if ev.present("words") and ev.cue("words.sentiment") is not None:  # no tone without English to read it in
         counts = {c.name.split(".", 1)[1]: int(c.value) for c in ev.cues_of("words") if c.name.startswith("emotion.")}
         inputs["text"] = text_concepts(counts, float(ev.cue("words.sentiment").value))
     return inputs
@@ -66,22 +66,21 @@ class CuePipeline:
             fusion=fusion,
         )
         if self.timeline:
-            prediction.timeline = timeline(path, ev, labelset, speaker=self.speaker)
+            prediction.timeline = timeline(path, ev, labelset)
         return prediction
 
 
-def timeline(path: str | Path, ev: Evidence, labelset: LabelSet, window: float = TIMELINE_WINDOW, speaker=None) -> list[dict]:
-    """Per-window fused emotion: face frames, the voice model on the window's speech, the window's words."""
-    from omniemo.media import load_clip
-    from omniemo.perception import speech_emotion
-
+def timeline(path: str | Path, ev: Evidence, labelset: LabelSet, window: float = TIMELINE_WINDOW) -> list[dict]:
+    """Per-window fused emotion: the face frames in the window, the voice model's utterances that fall in it (the
+    same utterances as the clip's voice emotion), the window's words (English, or none)."""
     duration = float(ev.clip["duration"])
-    audio = load_clip(path, sampling=None).audio if ev.present("voice") else np.zeros(0)
     face = ev.modalities.get("face")
     face_times = np.array(face.series["times"], dtype=float) if face and face.status == "present" else np.zeros(0)
-    speech = ev.cue("voice.speech").spans if ev.cue("voice.speech") else []
-    words = ev.modalities["words"].summary.get("words", []) if ev.present("words") else []
-    model = None
+    emotion = ev.cue("voice.emotion")
+    segments = emotion.detail["segments"] if emotion else []
+    transcript = ev.cue("words.transcript")
+    english = ev.present("words") and transcript is not None and transcript.detail.get("language") in (None, "en")
+    words = ev.modalities["words"].summary.get("words", []) if english else []
     rows = []
     for start in np.arange(0.0, max(duration, 1e-6), window):
         end = min(duration, start + window)
@@ -91,12 +90,12 @@ def timeline(path: str | Path, ev: Evidence, labelset: LabelSet, window: float =
             probs = {c.split(".", 1)[1]: np.array(v, dtype=float)[inside] for c, v in face.series.items() if c.startswith("expression.")}
             if inside.any() and np.isfinite(next(iter(probs.values()))).any():
                 inputs["face"] = {c: float(np.nanmean(p)) for c, p in probs.items()}
-        talk = sum(max(0.0, min(b, end) - max(a, start)) for a, b in speech)
-        if audio.size and talk >= 0.5:
-            model = model or speech_emotion.default_model()
-            segment = audio[int(start * 16000):int(end * 16000)]
-            p = model.predict_proba(speech_emotion.clip_features(segment), speaker=speaker)
-            inputs["voice"] = dict(zip(model.labels, p.tolist()))
+        overlap = [(min(s["end"], end) - max(s["start"], start), s["probabilities"]) for s in segments]
+        overlap = [(o, p) for o, p in overlap if o > 0.25]
+        if overlap:
+            labels = list(overlap[0][1])
+            mixed = np.average([[p[lab] for lab in labels] for _, p in overlap], axis=0, weights=[o for o, _ in overlap])
+            inputs["voice"] = dict(zip(labels, mixed.tolist()))
         said = [w["word"] for w in words if start <= w["start"] < end]
         if said:
             from omniemo.perception.words import text_tone

@@ -143,7 +143,15 @@ def voice_sentences(ev: Evidence) -> list[dict]:
         text = f"The voice model hears {probs[0][0]} ({probs[0][1]:.2f})"
         if probs[1][1] >= 0.15:
             text += f", then {probs[1][0]} ({probs[1][1]:.2f})"
+        segments = emotion.detail.get("segments", [])
+        if len(segments) > 1:
+            text += f", over {len(segments)} utterances"
+        if emotion.detail.get("damped"):
+            text += "; with this little speech its confidence is lowered"
         out.append(_sentence(text + ".", [emotion], emotion.spans))
+    elif ev.modalities["voice"].summary.get("no_emotion"):
+        out.append(_sentence(f"The {speech.value:.1f} s of speech is too little to read an emotion from the voice.",
+                             [speech], speech.spans))
     return out
 
 
@@ -152,10 +160,22 @@ def words_sentences(ev: Evidence) -> list[dict]:
     if missing is not None:
         return missing
     transcript, sentiment = ev.cue("words.transcript"), ev.cue("words.sentiment")
+    detail = transcript.detail
+    if detail.get("language") in (None, "en"):
+        text = f'The words are "{transcript.value}" ({fmt_spans(transcript.spans)})'
+    else:
+        text = (f'The words, in {detail["language_name"]} (detected with probability {detail["language_probability"]:.2f}), '
+                f'are "{transcript.value}" ({fmt_spans(transcript.spans)})')
+        if detail.get("translation"):
+            text += f'; Whisper\'s English translation reads "{detail["translation"]}"'
+    cited = [transcript]
+    if sentiment is None:
+        return [_sentence(text + "; with no English translation, their tone was not scored.", cited, transcript.spans)]
     emotions = [c for c in ev.cues_of("words") if c.name.startswith("emotion.")]
     tone = "positive" if sentiment.value >= 0.3 else "negative" if sentiment.value <= -0.3 else "about neutral"
-    text = f'The words are "{transcript.value}" ({fmt_spans(transcript.spans)}); their tone is {tone} (sentiment {sentiment.value:.2f})'
-    cited = [transcript, sentiment]
+    of = "" if detail.get("language") in (None, "en") else " (read from the translation)"
+    text += f"; their tone{of} is {tone} (sentiment {sentiment.value:.2f})"
+    cited.append(sentiment)
     if emotions:
         hits = [f"{c.name.split('.', 1)[1]} ({', '.join(c.detail['words'])})" for c in emotions[:3]]
         text += f", with emotion words for {'; '.join(hits)}"
@@ -247,10 +267,11 @@ def verify(sentences: list[dict], ev: Evidence, fusion: Fusion | None = None) ->
         if not cues and not missing_modality and not s["text"].startswith("With no face"):
             problems.append(f"sentence {i} cites no cue: {s['text']!r}")
             continue
-        known_spans = {(round(a, 1), round(b, 1)) for c in cues for a, b in c.spans}
+        # formatted as the text formats them (numpy's round differs from Python's on halves such as 0.15)
+        known_spans = {(f"{float(a):.1f}", f"{float(b):.1f}") for c in cues for a, b in c.spans}
         text_wo_spans = s["text"]
         for a, b in _SPAN_RE.findall(s["text"]):
-            if (round(float(a), 1), round(float(b), 1)) not in known_spans:
+            if (a, b) not in known_spans:
                 problems.append(f"sentence {i} states a span {a}-{b} s that no cited cue has")
         text_wo_spans = _SPAN_RE.sub(" ", text_wo_spans)
         text_wo_spans = re.sub(r'"[^"]*"', " ", text_wo_spans)  # quoted transcript

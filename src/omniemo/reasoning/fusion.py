@@ -8,9 +8,12 @@ emotion concept, then combined log-linearly:
 
 A label a modality cannot express (the face has no "calm") takes a discounted share of its nearest concept
 (calm <- neutral) or, failing that, the modality's average, so that modality neither votes for nor against
-it. The weights ship in ``weights/fusion_weights.json``, fitted by ``omniemo train fusion`` (maximum a
-posteriori, Gaussian prior around ``PRIOR_WEIGHTS``) on `omniemo eval` runs of labelled clips; the file keeps
-which runs, which modalities were fitted and the scores before and after. Contributions are leave-one-out:
+it. Before pooling, each modality's distribution is mixed with a uniform floor, ``(1 - f_m) p_m + f_m / K``, so
+that no modality's near-zero probability can veto a label the others support (a face model that never says
+disgust must not overrule a voice that does). The weights and floors ship in ``weights/fusion_weights.json``,
+fitted by ``omniemo train fusion`` (maximum a posteriori, Gaussian priors around ``PRIOR_WEIGHTS`` and
+``PRIOR_FLOORS``; floors at least ``MIN_FLOOR``) on `omniemo eval` runs of labelled clips; the file keeps which
+runs, which modalities were fitted and the scores before and after. Contributions are leave-one-out:
 the change in the answer's probability when a modality is dropped.
 """
 
@@ -28,6 +31,8 @@ from omniemo.labels import LabelSet, get_labelset
 # where the fit starts, and what a modality keeps when no data could fit it: the voice is temperature-
 # calibrated on its dev speakers; lexicon counts are weaker evidence than a trained model
 PRIOR_WEIGHTS = {"face": 1.0, "voice": 1.0, "text": 0.5}
+PRIOR_FLOORS = {"face": 0.05, "voice": 0.05, "text": 0.05}
+MIN_FLOOR = 0.02  # a fitted floor never goes below this: a veto stays impossible by construction
 WEIGHTS_FILE = "fusion_weights.json"
 # concept a missing concept borrows from, at half strength
 FALLBACK = {"calm": "neutral", "anxious": "fear", "contemptuous": "disgust", "disappointed": "sad", "helpless": "sad"}
@@ -48,6 +53,17 @@ def shipped_weights() -> dict[str, float]:
     return {**PRIOR_WEIGHTS, **json.loads(source.read_text())["weights"]}
 
 
+@lru_cache(maxsize=1)
+def shipped_floors() -> dict[str, float]:
+    source = resources.files("omniemo.reasoning").joinpath("weights", WEIGHTS_FILE)
+    return {**PRIOR_FLOORS, **json.loads(source.read_text()).get("floors", {})} if source.is_file() else dict(PRIOR_FLOORS)
+
+
+def with_floor(dist: np.ndarray, floor: float) -> np.ndarray:
+    """A distribution mixed with the uniform: no label below floor / K."""
+    return (1.0 - floor) * dist + floor / len(dist)
+
+
 @dataclass
 class Fusion:
     labels: tuple[str, ...]
@@ -55,6 +71,7 @@ class Fusion:
     per_modality: dict[str, dict[str, float]]  # each modality's distribution over the label set
     contributions: dict[str, float] = field(default_factory=dict)  # leave-one-out change of the answer's probability
     weights: dict[str, float] = field(default_factory=dict)
+    floors: dict[str, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -95,16 +112,19 @@ def text_concepts(emotion_word_counts: dict[str, int], compound: float) -> dict[
     return {c: v / total for c, v in scores.items()}
 
 
-def fuse(modalities: dict[str, dict[str, float]], labels: str | LabelSet, weights: dict[str, float] | None = None) -> Fusion:
+def fuse(modalities: dict[str, dict[str, float]], labels: str | LabelSet, weights: dict[str, float] | None = None,
+         floors: dict[str, float] | None = None) -> Fusion:
     """Combine per-modality concept probabilities (any subset of face/voice/text) over a label set."""
     labelset = get_labelset(labels)
     weights = {**shipped_weights(), **(weights or {})}
+    floors = {**shipped_floors(), **(floors or {})}
     dists = {m: to_label_set(p, labelset) for m, p in modalities.items() if p}
+    pooled = {m: with_floor(d, floors[m]) for m, d in dists.items()}
 
     def combine(names):
         if not names:
             return np.full(len(labelset.labels), 1.0 / len(labelset.labels))
-        logp = sum(weights[m] * np.log(dists[m]) for m in names)
+        logp = sum(weights[m] * np.log(pooled[m]) for m in names)
         logp -= logp.max()
         p = np.exp(logp)
         return p / p.sum()
@@ -121,4 +141,5 @@ def fuse(modalities: dict[str, dict[str, float]], labels: str | LabelSet, weight
         per_modality={m: {lab: round(float(p), 4) for lab, p in zip(labelset.labels, d)} for m, d in dists.items()},
         contributions=contributions,
         weights={m: weights[m] for m in dists},
+        floors={m: floors[m] for m in dists},
     )

