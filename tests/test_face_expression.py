@@ -57,7 +57,7 @@ def test_one_blurred_frame_does_not_flip_the_reading():
 def test_training_recipe_on_a_tiny_set_is_deterministic(tmp_path):
     import cv2
 
-    from omniemo.train.face_expression import FaceExpressionConfig, train
+    from omniemo.train.face_expression import FaceExpressionConfig, refit, train
 
     # a synthetic face set: a bright mouth bar up (happy) or down (sad) on a grey oval; no landmarks are found, so
     # the recipe's fallback (the image itself) is what gets trained on
@@ -84,8 +84,15 @@ def test_training_recipe_on_a_tiny_set_is_deterministic(tmp_path):
         report = train(config)
         runs.append((tmp_path / run / "face_expression.onnx").read_bytes())
         assert report["validation"]["fer2013"]["ours"]["n"] == 12
-        assert set(report["fer_weight_grid"]) == {"0.0", "0.25", "0.5", "0.75", "1.0"}
+        assert {tuple(sorted(g["weights"].items())) for g in report["expert_grid"]} >= {(("facex", 0.0), ("fer", 0.0))}
+        assert len(report["expert_grid"]) > 10
     assert runs[0] == runs[1]
+    # refit: the same net, its calibration and product chosen again, the training record kept
+    before = json.loads((tmp_path / "a" / "face_expression_scores.json").read_text())
+    again = refit(FaceExpressionConfig(fer2013_root=root, out_dir=tmp_path / "a", cache=tmp_path / "crops.npz", workers=1))
+    assert again["history"] == before["history"] and again["experts"] == before["experts"]
+    assert abs(again["temperature"] - before["temperature"]) < 1e-6
+    assert (tmp_path / "a" / "face_expression.onnx").read_bytes() == runs[0]
     model = ExpressionModel(tmp_path / "a" / "face_expression.onnx", json.loads((tmp_path / "a" / "face_expression.json").read_text()))
     assert model(np.full((48, 48), 100, np.uint8)).shape == (7,)
     assert (tmp_path / "a" / "FACE_MODEL_CARD.md").exists()
@@ -125,3 +132,20 @@ def test_eval_on_face_images_says_how_each_was_cropped(tmp_path):
     assert result.exit_code == 0, result.output
     row = json.loads((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()[0])
     assert "whole image" in " ".join(row["notes"]) and row["prediction"] in CLASSES
+
+
+def test_a_wheel_models_near_zero_cannot_veto_a_class():
+    from omniemo.perception.expression import CLASSES, product_of_experts
+
+    ours = np.log(np.full(7, 0.05))
+    ours[CLASSES.index("disgust")] = np.log(0.7)
+    ours -= np.log(np.exp(ours).sum())
+    fer = np.full(7, (1 - 1e-4) / 6)
+    fer[CLASSES.index("disgust")] = 1e-4  # what mini-Xception says on nearly every face
+    vetoed = product_of_experts(ours, {"fer": fer}, {"fer": 1.0}, floor=0.0)
+    floored = product_of_experts(ours, {"fer": fer}, {"fer": 1.0}, floor=0.2)
+    assert CLASSES[int(np.argmax(vetoed))] != "disgust"
+    assert CLASSES[int(np.argmax(floored))] == "disgust"
+    assert np.isclose(np.exp(floored).sum(), 1.0)
+    # weight 0 leaves ours unchanged
+    assert np.allclose(product_of_experts(ours, {"fer": fer}, {"fer": 0.0}, floor=0.2), ours)

@@ -248,16 +248,15 @@ def test_eval_shows_a_progress_bar_on_a_terminal_only(tmp_path):
                "--modalities", "audio", "--out"]
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     primary, secondary = pty.openpty()
-    run_tty = subprocess.run(command + [str(tmp_path / "tty")], stderr=secondary, stdout=subprocess.DEVNULL, env=env,
-                             timeout=300)
+    run_tty = subprocess.Popen(command + [str(tmp_path / "tty")], stderr=secondary, stdout=subprocess.DEVNULL, env=env)
     os.close(secondary)
     seen = b""
-    try:
+    try:  # read while the child runs: after it hangs up, unread terminal output may be dropped
         while chunk := os.read(primary, 65536):
             seen += chunk
     except OSError:
         pass
     os.close(primary)
-    assert run_tty.returncode == 0 and b"clip" in seen and b"100%" in seen
+    assert run_tty.wait(timeout=300) == 0 and b"clip" in seen and b"100%" in seen
     piped = subprocess.run(command + [str(tmp_path / "pipe")], capture_output=True, env=env, timeout=300)
     assert piped.returncode == 0 and b"100%" not in piped.stderr

