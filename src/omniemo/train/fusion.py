@@ -186,7 +186,9 @@ def card(report: dict) -> str:
         "",
         "Each modality's distribution is first mixed with a uniform floor, `(1 - f) p + f / K`, so that no modality's",
         "near-zero probability can veto a label the others support; the floors are fitted the same way (prior sd",
-        f"0.05 around {PRIOR_FLOORS['face']}, never below {MIN_FLOOR}).",
+        "0.05 around the prior floors " + ", ".join(f"{m} {f}" for m, f in PRIOR_FLOORS.items())
+        + f"; never below {MIN_FLOOR}). A floor f caps what a modality's near-zero can cost a label at about",
+        "w log(1/f).",
         "",
         "| modality | prior weight | shipped weight | floor | clips in the fit |",
         "|---|---|---|---|---|",
