@@ -65,7 +65,7 @@ def main() -> None:
         row = json.loads(out.stdout)
         row["realtime_factor"] = row["seconds"] / row["duration"]
         rows.append(row)
-    print(f"| strategy | frames kept | frame size | decode s | x real time | peak RSS MiB |")
+    print("| strategy | frames kept | frame size | decode s | x real time | peak RSS MiB |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         size = "x".join(str(v) for v in r["frame_shape"][:2][::-1]) if r["frames"] else "-"

@@ -1,4 +1,5 @@
-"""A stand-in for a model that takes long: the worker-lifetime test needs workers busy when the parent dies."""
+"""Stand-ins for models, importable by worker processes: one that takes long (the worker-lifetime test needs
+workers busy when the parent dies), one that reports the native threads its worker may use."""
 
 import time
 
@@ -14,3 +15,17 @@ class _Slow:
 class SlowPredictors:
     def for_item(self, item):
         return _Slow()
+
+
+class _Threads:
+    name = "threads"
+
+    def predict(self, path, labels="dfew"):
+        from omniemo.perception.models import native_threads
+
+        raise RuntimeError(f"threads {native_threads()}")
+
+
+class ThreadsPredictors:
+    def for_item(self, item):
+        return _Threads()

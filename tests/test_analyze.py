@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from omniemo.answers import format_ok, parse_label
 from omniemo.cli import main
-from omniemo.media.synth import write_clip
 from omniemo.predictor import get_predictor
 from omniemo.reasoning import fuse, verify
 from omniemo.reasoning.fusion import shipped_weights, to_label_set

@@ -54,15 +54,12 @@ def test_one_blurred_frame_does_not_flip_the_reading():
     assert np.isnan(smoothed[7]).all()
 
 
-def test_training_recipe_on_a_tiny_set_is_deterministic(tmp_path):
+def _synthetic_faces(root):
+    """A face set: a bright mouth bar up (happy) or down (sad) on a grey oval; no landmarks are found, so the
+    recipe's fallback (the image itself) is what gets trained on. 36 train + 12 publictest images."""
     import cv2
 
-    from omniemo.train.face_expression import FaceExpressionConfig, refit, train
-
-    # a synthetic face set: a bright mouth bar up (happy) or down (sad) on a grey oval; no landmarks are found, so
-    # the recipe's fallback (the image itself) is what gets trained on
     rng = np.random.default_rng(0)
-    root = tmp_path / "faces"
     rows = ["file,split,label"]
     for i in range(48):
         label = "happy" if i % 2 else "sad"
@@ -77,6 +74,13 @@ def test_training_recipe_on_a_tiny_set_is_deterministic(tmp_path):
         cv2.imwrite(str(root / name), image)
         rows.append(f"{name},{split},{label}")
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_training_recipe_on_a_tiny_set_is_deterministic(tmp_path):
+    from omniemo.train.face_expression import FaceExpressionConfig, refit, train
+
+    root = _synthetic_faces(tmp_path / "faces")
     runs = []
     for run in ("a", "b"):
         config = FaceExpressionConfig(fer2013_root=root, out_dir=tmp_path / run, cache=tmp_path / "crops.npz", epochs=2,
@@ -90,12 +94,36 @@ def test_training_recipe_on_a_tiny_set_is_deterministic(tmp_path):
     # refit: the same net, its calibration and product chosen again, the training record kept
     before = json.loads((tmp_path / "a" / "face_expression_scores.json").read_text())
     again = refit(FaceExpressionConfig(fer2013_root=root, out_dir=tmp_path / "a", cache=tmp_path / "crops.npz", workers=1))
-    assert again["history"] == before["history"] and again["experts"] == before["experts"]
+    assert again["nets"][0]["history"] == before["nets"][0]["history"] and again["experts"] == before["experts"]
     assert abs(again["temperature"] - before["temperature"]) < 1e-6
     assert (tmp_path / "a" / "face_expression.onnx").read_bytes() == runs[0]
     model = ExpressionModel(tmp_path / "a" / "face_expression.onnx", json.loads((tmp_path / "a" / "face_expression.json").read_text()))
     assert model(np.full((48, 48), 100, np.uint8)).shape == (7,)
     assert (tmp_path / "a" / "FACE_MODEL_CARD.md").exists()
+
+
+def test_an_ensemble_of_seeds_is_trained_or_assembled_and_averaged(tmp_path):
+    from omniemo.perception.expression import ExpressionModel
+    from omniemo.train.face_expression import FaceExpressionConfig, refit, train
+
+    root = _synthetic_faces(tmp_path / "faces")
+    small = {"fer2013_root": root, "cache": tmp_path / "crops.npz", "epochs": 1, "batch_size": 16, "width": 8,
+             "workers": 1, "threads": 1}
+    both = train(FaceExpressionConfig(out_dir=tmp_path / "both", seed=3, nets=2, **small))
+    assert [n["seed"] for n in both["nets"]] == [3, 4]
+    shipped = json.loads((tmp_path / "both" / "face_expression.json").read_text())
+    assert shipped["networks"] == ["face_expression.onnx", "face_expression.1.onnx"]
+    crops = np.random.default_rng(0).integers(0, 255, (3, 48, 48)).astype(np.uint8)
+    pair = ExpressionModel([tmp_path / "both" / f for f in shipped["networks"]], {"temperature": 1.0})
+    alone = [ExpressionModel(tmp_path / "both" / f, {"temperature": 1.0}).logits(crops) for f in shipped["networks"]]
+    assert np.allclose(pair.logits(crops), (alone[0] + alone[1]) / 2)
+    # one net per run, assembled afterwards: the same two networks, the same model
+    train(FaceExpressionConfig(out_dir=tmp_path / "s3", seed=3, **small))
+    train(FaceExpressionConfig(out_dir=tmp_path / "s4", seed=4, **small))
+    assembled = refit(FaceExpressionConfig(out_dir=tmp_path / "s3", with_nets=[tmp_path / "s4" / "face_expression.onnx"], **small))
+    assert [n["seed"] for n in assembled["nets"]] == [3, 4]
+    assert (tmp_path / "s3" / "face_expression.1.onnx").read_bytes() == (tmp_path / "both" / "face_expression.1.onnx").read_bytes()
+    assert json.loads((tmp_path / "s3" / "face_expression.json").read_text())["networks"] == shipped["networks"]
 
 
 def _image(path, value=128):

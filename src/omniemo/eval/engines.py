@@ -91,10 +91,11 @@ def batch_rows(predictor, items: list[Item], labels: str) -> list[dict]:
 _WORKER = {}
 
 
-def _worker_init(predictors: Predictors, kind: str) -> None:
-    from omniemo.perception.models import quiet_native_stderr
+def _worker_init(predictors: Predictors, kind: str, workers: int) -> None:
+    from omniemo.perception.models import quiet_native_stderr, share_cores
 
     die_with_parent()
+    share_cores(workers)
     _WORKER["quiet"] = quiet_native_stderr()
     _WORKER["quiet"].__enter__()
     _WORKER["predictors"], _WORKER["row"] = predictors, ROWS[kind]
@@ -122,7 +123,7 @@ def run_local(todo: list[Item], predictors: Predictors, labels: str, write: Call
                     progress(n, len(todo))
         return
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                             initargs=(predictors, kind)) as pool:
+                             initargs=(predictors, kind, workers)) as pool:
         futures = [pool.submit(_worker_predict, item, labels) for item in todo]
         for n, future in enumerate(as_completed(futures), 1):
             write(future.result())
@@ -135,8 +136,10 @@ def run_local(todo: list[Item], predictors: Predictors, labels: str, write: Call
 class PredictActor:
     """A Ray Data actor: loads the predictor once, then turns batches of items into rows (JSON strings)."""
 
-    def __init__(self, predictors: Predictors, labels: str, kind: str):
-        from omniemo.perception.models import quiet_native_stderr
+    def __init__(self, predictors: Predictors, labels: str, kind: str, threads: int = 1):
+        from omniemo.perception.models import THREADS_ENV, quiet_native_stderr
+
+        os.environ[THREADS_ENV] = str(max(1, threads))  # the CPUs Ray gave this actor
 
         self.quiet = quiet_native_stderr()
         self.quiet.__enter__()
@@ -182,7 +185,8 @@ def run_ray(todo: list[Item], predictors: Predictors, labels: str, write: Callab
     started = time.perf_counter()
     dataset = ray.data.from_items([{"id": i.id, "path": i.path, "label": i.label or "", "speaker": i.speaker or ""}
                                    for i in todo], override_num_blocks=len(todo))
-    rows = dataset.map_batches(PredictActor, fn_constructor_args=(predictors, labels, kind), batch_size=1,
+    rows = dataset.map_batches(PredictActor, fn_constructor_args=(predictors, labels, kind, int(num_cpus_per_worker)),
+                               batch_size=1,
                                compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=num_cpus_per_worker,
                                num_gpus=num_gpus_per_worker or None)
     for n, record in enumerate(rows.iter_rows(), 1):

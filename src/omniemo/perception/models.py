@@ -98,8 +98,26 @@ def whisper_files(name: str = ASR_WHISPER) -> dict:
     return files
 
 
+THREADS_ENV = "OMNIEMO_THREADS"
+
+
+def native_threads() -> int:
+    """Threads for a native model's own pool (Whisper's CTranslate2): ``OMNIEMO_THREADS``, else 2. Worker pools
+    set it to their share of the cores: two workers each running Whisper on two threads oversubscribe 2 cores."""
+    try:
+        return max(1, int(os.environ.get(THREADS_ENV, "2")))
+    except ValueError:
+        return 2
+
+
+def share_cores(processes: int) -> None:
+    """In one of ``processes`` worker processes on this machine: native models take their share of the cores."""
+    os.environ[THREADS_ENV] = str(max(1, (os.cpu_count() or 1) // max(1, processes)))
+
+
 @lru_cache(maxsize=2)
-def whisper_model(threads: int = 2, name: str = ASR_WHISPER):
+def whisper_model(threads: int | None = None, name: str = ASR_WHISPER):
+    """The faster-whisper model ``name`` from its wheel, on ``threads`` CPU threads (default ``native_threads()``)."""
     import hashlib
 
     import numpy as np
@@ -123,7 +141,8 @@ def whisper_model(threads: int = 2, name: str = ASR_WHISPER):
                 self._last = (key, output)
             return output
 
-    return RememberingWhisper(name, device="cpu", compute_type="int8", cpu_threads=threads, files=whisper_files(name))
+    return RememberingWhisper(name, device="cpu", compute_type="int8", cpu_threads=threads or native_threads(),
+                              files=whisper_files(name))
 
 
 @lru_cache(maxsize=2)

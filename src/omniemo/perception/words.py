@@ -93,7 +93,7 @@ def _why_dropped(seg, start: float, end: float, spans) -> str | None:
     return None
 
 
-def transcribe(audio: np.ndarray, speech_spans: list[list[float]], threads: int = 2) -> dict:
+def transcribe(audio: np.ndarray, speech_spans: list[list[float]], threads: int | None = None) -> dict:
     """Transcript of the detected speech: language, text, segments, words with [start, end] s and probabilities,
     the English translation when the language is another, and the segments dropped (with why)."""
     out = {"language": None, "language_probability": None, "text": "", "segments": [], "words": [],

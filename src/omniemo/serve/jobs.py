@@ -148,7 +148,7 @@ def warm_up() -> None:
     from omniemo.perception.expression import ExpressionModel
     from omniemo.perception.models import whisper_encoder, whisper_model
 
-    whisper_model(2)
+    whisper_model()
     whisper_encoder(speech_emotion.ENCODER)
     speech_emotion.default_model()
     ExpressionModel()

@@ -53,9 +53,11 @@ class FaceExpressionConfig:
     label_smoothing: float = 0.1
     width: int = 32  # channels of the first stage; stages double it
     seed: int = 0
+    nets: int = 1  # networks trained with seeds seed, seed + 1, ...; shipped as one model, their logits averaged
     workers: int = 2  # processes for the landmark pass
     threads: int = 2  # torch threads for training
     limit: int | None = None  # at most this many images per source and split (smoke tests)
+    with_nets: list[Path] = field(default_factory=list)  # refit only: nets of other runs (seeds) to add to the model
     notes: list[str] = field(default_factory=list)
 
 
@@ -243,39 +245,27 @@ def choose_experts(logp: dict[str, np.ndarray], experts: dict[str, dict[str, np.
 
 # --- the run --------------------------------------------------------------------------------------------------
 
-def train(config: FaceExpressionConfig) -> dict:
+def net_file(index: int) -> str:
+    """The ONNX file of the index-th network of a model: face_expression.onnx, face_expression.1.onnx, ..."""
+    return WEIGHTS if index == 0 else WEIGHTS.replace(".onnx", f".{index}.onnx")
+
+
+def train_net(config: FaceExpressionConfig, seed: int, images, labels, train_idx: np.ndarray,
+              val_sets: dict[str, np.ndarray], prior: np.ndarray):
+    """One network from ``seed``: (net at its best epoch by mean validation UAR, its record)."""
     import torch
     from torch import nn
 
-
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
-    rng = np.random.default_rng(config.seed)
-    rows = face_images(config)
-    crops, aligned = prepare_crops(rows, config)
-    y = np.array([CLASSES.index(r["label"]) for r in rows])
-    split = np.array([r["split"] for r in rows])
-    source = np.array([r["source"] for r in rows])
-    train_idx = np.flatnonzero(split == "train")
-    val_sets = {s: np.flatnonzero((split == "validation") & (source == s)) for s in ("fer2013", "rafdb")}
-    val_sets = {s: idx for s, idx in val_sets.items() if idx.size}
-    prior = np.bincount(y[train_idx], minlength=len(CLASSES)) / len(train_idx)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     adjustment = torch.tensor(np.log(np.maximum(prior, 1e-6)), dtype=torch.float32)
-
     net = expression_net(config.width)
     augment = augmenter()
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * int(np.ceil(len(train_idx) / config.batch_size))
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=max(steps, 1), pct_start=0.1)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    images = torch.from_numpy(crops).float().div_(255.0).unsqueeze(1)
-    labels = torch.from_numpy(y)
-
-    def predict_logits(idx: np.ndarray) -> np.ndarray:
-        net.eval()
-        with torch.no_grad():
-            return torch.cat([net(images[idx[i:i + 512]]) for i in range(0, len(idx), 512)]).numpy().astype(np.float64)
-
+    y = labels.numpy()
     history, best = [], None
     for epoch in range(1, config.epochs + 1):
         net.train()
@@ -291,31 +281,64 @@ def train(config: FaceExpressionConfig) -> dict:
             optimiser.step()
             schedule.step()
             total += loss.item() * len(batch)
-        scores = {s: recall_table(y[idx], predict_logits(idx).argmax(axis=1)) for s, idx in val_sets.items()}
+        scores = {s: recall_table(y[idx], predict_logits(net, images, idx).argmax(axis=1)) for s, idx in val_sets.items()}
         mean_uar = float(np.mean([v["uar"] for v in scores.values()]))
         history.append({"epoch": epoch, "loss": round(total / len(order), 4), "seconds": round(time.perf_counter() - start, 1),
                         **{f"{s}_uar": v["uar"] for s, v in scores.items()}})
-        print(json.dumps(history[-1]), flush=True)
+        print(json.dumps({"seed": seed, **history[-1]}), flush=True)
         if best is None or mean_uar > best[0]:
             best = (mean_uar, epoch, {k: v.clone() for k, v in net.state_dict().items()})
     net.load_state_dict(best[2])
     net.eval()
+    return net, {"seed": seed, "best_epoch": best[1], "history": history}
 
-    report = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+
+def predict_logits(net, images, idx: np.ndarray) -> np.ndarray:
+    import torch
+
+    net.eval()
+    with torch.no_grad():
+        return torch.cat([net(images[idx[i:i + 512]]) for i in range(0, len(idx), 512)]).numpy().astype(np.float64)
+
+
+def train(config: FaceExpressionConfig) -> dict:
+    import torch
+
+    torch.set_num_threads(config.threads)
+    rows = face_images(config)
+    crops, aligned = prepare_crops(rows, config)
+    y = np.array([CLASSES.index(r["label"]) for r in rows])
+    split = np.array([r["split"] for r in rows])
+    source = np.array([r["source"] for r in rows])
+    train_idx = np.flatnonzero(split == "train")
+    val_sets = {s: np.flatnonzero((split == "validation") & (source == s)) for s in ("fer2013", "rafdb")}
+    val_sets = {s: idx for s, idx in val_sets.items() if idx.size}
+    prior = np.bincount(y[train_idx], minlength=len(CLASSES)) / len(train_idx)
+    images = torch.from_numpy(crops).float().div_(255.0).unsqueeze(1)
+    labels = torch.from_numpy(y)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    nets, val_logits = [], {s: 0.0 for s in val_sets}
+    for index in range(config.nets):
+        net, record = train_net(config, config.seed + index, images, labels, train_idx, val_sets, prior)
+        export_onnx(net, out / net_file(index))
+        logits = {s: predict_logits(net, images, idx) for s, idx in val_sets.items()}
+        nets.append({"file": net_file(index), **record,
+                     "validation_uar": {s: recall_table(y[idx], logits[s].argmax(1))["uar"] for s, idx in val_sets.items()}})
+        for s in val_sets:
+            val_logits[s] = val_logits[s] + logits[s] / config.nets
+    report = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items() if k != "with_nets"},
               "data": {f"{s}/{p}": int(((source == s) & (split == p)).sum()) for s in ("fer2013", "rafdb")
                        for p in ("train", "validation") if ((source == s) & (split == p)).any()},
               "aligned_share": {s: round(float(aligned[source == s].mean()), 3) for s in np.unique(source)},
-              "best_epoch": best[1], "history": history}
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    export_onnx(net, out / WEIGHTS)
-    return calibrate_and_ship(out, report, {s: predict_logits(idx) for s, idx in val_sets.items()},
-                              {s: crops[idx] for s, idx in val_sets.items()}, {s: y[idx] for s, idx in val_sets.items()},
-                              config.seed)
+              "nets": nets}
+    return calibrate_and_ship(out, report, val_logits, {s: crops[idx] for s, idx in val_sets.items()},
+                              {s: y[idx] for s, idx in val_sets.items()}, config.seed)
 
 
 def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_crops: dict, val_truth: dict, seed: int) -> dict:
-    """Temperature, the product with the wheel models, the scores beside them, the weights file and the card."""
+    """Temperature, the product with the wheel models, the scores beside them, the weights file and the card.
+    ``val_logits``: the model's (the mean over ``report["nets"]``) raw logits on each validation set."""
     from omniemo.perception.expression import EXPERTS
 
     temperature = fit_temperature(np.concatenate(list(val_logits.values())), np.concatenate(list(val_truth.values())))
@@ -337,6 +360,7 @@ def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_crops: dic
               "calibration": {s: {"nll_before": round(_nll(log_softmax(val_logits[s]), val_truth[s]), 4),
                                   "nll_after": round(_nll(logp[s], val_truth[s]), 4)} for s in val_logits}}
     shipped = {"name": "omniemo face-expression (residual CNN, FER2013 + RAF-DB)", "classes": list(CLASSES),
+               "networks": [n["file"] for n in report["nets"]],
                "input": f"{INPUT_SIZE}x{INPUT_SIZE} grey, eye-aligned, values in [0, 1]", "temperature": temperature,
                "experts": choice["weights"], "expert_floor": choice["floor"], "seed": seed,
                "licence": "research use only (derived from FER2013 and RAF-DB)"}
@@ -346,24 +370,45 @@ def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_crops: dic
     return report
 
 
+def _net_records(scores: dict) -> list[dict]:
+    """The networks of a scores file (files before ensembles recorded one net at the top level)."""
+    if "nets" in scores:
+        return scores["nets"]
+    return [{"file": WEIGHTS, "seed": int(scores["config"]["seed"]), "best_epoch": scores["best_epoch"],
+             "history": scores["history"]}]
+
+
 def refit(config: FaceExpressionConfig) -> dict:
-    """Redo the calibration and the choice of the product for the net already exported in ``config.out_dir``
-    (its training record is kept from the scores file there), e.g. after the product's grid changed."""
+    """Redo the calibration and the choice of the product for the nets already exported in ``config.out_dir``
+    (their training records are kept from the scores file there), e.g. after the product's grid changed.
+    ``config.with_nets``: ONNX nets of other runs (other seeds; their scores file beside them) to add."""
+    import shutil
+
     from omniemo.perception.expression import ExpressionModel
 
     out = Path(config.out_dir)
     if not (out / WEIGHTS).is_file() or not (out / SCORES).is_file():
         raise ValueError(f"{out}: no {WEIGHTS} and {SCORES} of a finished training run to refit")
     previous = json.loads((out / SCORES).read_text())
-    rows = face_images(config)
+    nets = _net_records(previous)
+    for extra in map(Path, config.with_nets):
+        if not extra.is_file() or not (extra.parent / SCORES).is_file():
+            raise ValueError(f"{extra}: not the ONNX net of a finished training run ({SCORES} beside it)")
+        record = next(r for r in _net_records(json.loads((extra.parent / SCORES).read_text())) if r["file"] == extra.name)
+        name = net_file(len(nets))
+        shutil.copyfile(extra, out / name)
+        nets.append({**record, "file": name})
+    rows = [r for r in face_images(config) if r["split"] == "validation"]  # calibration needs the validation faces only
     crops, _ = prepare_crops(rows, config)
     y = np.array([CLASSES.index(r["label"]) for r in rows])
-    val_sets = {s: np.flatnonzero(np.array([r["split"] == "validation" and r["source"] == s for r in rows]))
-                for s in ("fer2013", "rafdb")}
+    val_sets = {s: np.flatnonzero(np.array([r["source"] == s for r in rows])) for s in ("fer2013", "rafdb")}
     val_sets = {s: idx for s, idx in val_sets.items() if idx.size}
-    net = ExpressionModel(out / WEIGHTS, {"temperature": 1.0})
-    report = {k: previous[k] for k in ("config", "data", "aligned_share", "best_epoch", "history")}
-    return calibrate_and_ship(out, report, {s: net.logits(crops[idx]) for s, idx in val_sets.items()},
+    for record in nets:
+        alone = ExpressionModel(out / record["file"], {"temperature": 1.0})
+        record["validation_uar"] = {s: recall_table(y[idx], alone.logits(crops[idx]).argmax(1))["uar"] for s, idx in val_sets.items()}
+    model = ExpressionModel([out / r["file"] for r in nets], {"temperature": 1.0})
+    report = {**{k: previous[k] for k in ("config", "data", "aligned_share")}, "nets": nets}
+    return calibrate_and_ship(out, report, {s: model.logits(crops[idx]) for s, idx in val_sets.items()},
                               {s: crops[idx] for s, idx in val_sets.items()}, {s: y[idx] for s, idx in val_sets.items()},
                               int(previous["config"]["seed"]))
 
@@ -377,6 +422,16 @@ def export_onnx(net, path: Path) -> None:
     torch.onnx.export(net, torch.zeros(1, 1, INPUT_SIZE, INPUT_SIZE), buffer, input_names=["faces"],
                       output_names=["logits"], dynamic_axes={"faces": {0: "n"}, "logits": {0: "n"}}, dynamo=False)
     files.write_bytes(path, buffer.getvalue())
+
+
+def _nets_sentence(nets: list[dict]) -> str:
+    each = "; ".join(f"seed {n['seed']}: epoch {n['best_epoch']} of {len(n['history'])}"
+                     + (" (validation UAR " + " / ".join(f"{v:.1f}" for v in n["validation_uar"].values()) + ")"
+                        if n.get("validation_uar") else "") for n in nets)
+    if len(nets) == 1:
+        return f"The epoch kept has the best mean validation UAR ({each})."
+    return (f"{len(nets)} networks from different seeds, their logits averaged; for each, the epoch with the best mean"
+            f" validation UAR ({each}).")
 
 
 def model_card(report: dict) -> str:
@@ -394,7 +449,7 @@ def model_card(report: dict) -> str:
         + ", ".join(f"{100 * v:.0f} % of {k}" for k, v in report["aligned_share"].items())
         + "; the rest used as the image), batch augmentation (flip, rotation, scale, shift, brightness and contrast,",
         "blur, JPEG, erased patches for occlusion), label smoothing and a logit-adjusted loss for the rare classes.",
-        f"The epoch kept ({report['best_epoch']}) has the best mean validation UAR; temperature {report['temperature']:.2f}"
+        f"{_nets_sentence(report['nets'])} Temperature {report['temperature']:.2f}"
         " fitted on the validation faces. Shipped: a product of ours with the wheel models, each mixed with a uniform"
         " floor so that none can veto a class (mini-Xception says disgust about 1e-4 on most faces), weights and floor"
         " chosen on the validation faces by mean UAR: "
