@@ -194,7 +194,7 @@ def test_a_non_english_clip_gives_language_transcript_and_translation():
 
     from omniemo.perception import extract_cues
 
-    clip = shared_dir("urdu") / "Angry" / "SM1_F10_A010.ogg"
+    clip = shared_dir("urdu") / "Sad" / "SM24_F17_S029.ogg"  # clear speech: no-speech 0.06, log-probability -0.58
     ev = extract_cues(clip, modalities="audio,text")
     transcript = ev.cue("words.transcript")
     assert transcript is not None and transcript.detail["language"] == "ur"
@@ -205,3 +205,32 @@ def test_a_non_english_clip_gives_language_transcript_and_translation():
     p = get_predictor("pipeline", modalities="audio,text").predict(clip, "urdu")
     words = next(s["text"] for s in p.reasoning if "words.transcript" in s["cues"])
     assert "Urdu" in words and "translation" in words
+
+
+def test_a_shorter_whisper_context_is_off_and_keeps_the_speech():
+    from omniemo.perception.models import whisper_model
+
+    model = whisper_model()
+    assert model.context_frames is None  # the full 30 s window: shorter ones cost the words (bench_whisper_context)
+    window = np.zeros((80, 3000), np.float32)
+    window[:, :250] = 0.3  # 2.5 s of speech, the rest padding
+    model.context_frames = 1000
+    try:
+        assert model._trimmed(window).shape == (80, 1000)
+        window[:, :1500] = 0.3
+        assert model._trimmed(window).shape == (80, 1600)  # the speech and a 1 s margin
+        assert model._trimmed(np.full((80, 3000), 0.3, np.float32)).shape == (80, 3000)
+    finally:
+        model.context_frames = None
+
+
+def test_the_same_clip_gives_the_same_words_on_every_run():
+    """Whisper's temperature fallback samples: it gave this clip a translation on some runs and none on others."""
+    from conftest import shared_dir
+
+    from omniemo.perception.words import transcribe
+
+    audio = load_clip(shared_dir("urdu") / "Angry" / "SM2_F16_A038.ogg", sampling=None).audio
+    spans = speech_spans(audio)
+    first = transcribe(audio, spans)
+    assert first["language"] == "ur" and all(transcribe(audio, spans) == first for _ in range(2))

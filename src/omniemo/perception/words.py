@@ -108,10 +108,10 @@ def transcribe(audio: np.ndarray, speech_spans: list[list[float]], threads: int 
     translated: list[str] = []
     for start, end in windows:
         chunk = _piece(audio, start, end)
-        # at most one fallback decode per window: the default six-temperature ladder re-decodes repetitive
-        # speech up to six times
+        # greedy only: Whisper's fallback re-decodes a doubtful window by sampling at a higher temperature, which
+        # gave other words on each run of the same clip; a doubtful segment is dropped instead (``_why_dropped``)
         segments, _ = model.transcribe(chunk, language=language, beam_size=1, word_timestamps=True,
-                                       condition_on_previous_text=False, vad_filter=False, temperature=(0.0, 0.4))
+                                       condition_on_previous_text=False, vad_filter=False, temperature=0.0)
         kept_here = False
         for seg in segments:
             s0, s1 = round(start + seg.start, 2), round(start + seg.end, 2)
@@ -131,7 +131,7 @@ def transcribe(audio: np.ndarray, speech_spans: list[list[float]], threads: int 
                                          "probability": round(w.probability, 3)})
         if kept_here and language != "en":
             english, _ = model.transcribe(chunk, language=language, task="translate", beam_size=1,
-                                          condition_on_previous_text=False, vad_filter=False, temperature=(0.0, 0.4))
+                                          condition_on_previous_text=False, vad_filter=False, temperature=0.0)
             for s in english:
                 text = s.text.strip()
                 if text and s.avg_logprob >= MIN_TRANSLATION_LOGPROB and not repetitive(text) and text not in translated[-1:]:
