@@ -190,6 +190,7 @@ class ExpressionModel:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self.sessions = [onnxruntime.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for p in onnx_paths]
+        self.input_names = [s.get_inputs()[0].name for s in self.sessions]
         self.temperature = float(self.config["temperature"])
         self.weights, self.floor = expert_weights(self.config)
         self.experts = {name: EXPERTS[name]() for name, weight in self.weights.items() if weight}
@@ -198,7 +199,7 @@ class ExpressionModel:
     def logits(self, crops: np.ndarray) -> np.ndarray:
         """Raw logits for a batch of aligned grey crops (N, 48, 48) uint8: the mean over the networks."""
         x = (crops.astype(np.float32) / 255.0)[:, None]
-        runs = [s.run(None, {s.get_inputs()[0].name: x})[0].astype(np.float64) for s in self.sessions]
+        runs = [s.run(None, {name: x})[0].astype(np.float64) for s, name in zip(self.sessions, self.input_names)]
         return np.mean(runs, axis=0)
 
     def __call__(self, crop: np.ndarray) -> np.ndarray:
