@@ -250,6 +250,16 @@ def net_file(index: int) -> str:
     return WEIGHTS if index == 0 else WEIGHTS.replace(".onnx", f".{index}.onnx")
 
 
+def validation_sets(rows: list[dict]) -> dict[str, np.ndarray]:
+    """{source: indices into ``rows`` of its validation faces}, for the sources that have any."""
+    sets = {s: np.flatnonzero([r["split"] == "validation" and r["source"] == s for r in rows]) for s in ("fer2013", "rafdb")}
+    return {s: idx for s, idx in sets.items() if idx.size}
+
+
+def per_set_uar(y: np.ndarray, logits: dict[str, np.ndarray], sets: dict[str, np.ndarray]) -> dict[str, float]:
+    return {s: recall_table(y[idx], logits[s].argmax(1))["uar"] for s, idx in sets.items()}
+
+
 def train_net(config: FaceExpressionConfig, seed: int, images, labels, train_idx: np.ndarray,
               val_sets: dict[str, np.ndarray], prior: np.ndarray):
     """One network from ``seed``: (net at its best epoch by mean validation UAR, its record)."""
@@ -311,8 +321,7 @@ def train(config: FaceExpressionConfig) -> dict:
     split = np.array([r["split"] for r in rows])
     source = np.array([r["source"] for r in rows])
     train_idx = np.flatnonzero(split == "train")
-    val_sets = {s: np.flatnonzero((split == "validation") & (source == s)) for s in ("fer2013", "rafdb")}
-    val_sets = {s: idx for s, idx in val_sets.items() if idx.size}
+    val_sets = validation_sets(rows)
     prior = np.bincount(y[train_idx], minlength=len(CLASSES)) / len(train_idx)
     images = torch.from_numpy(crops).float().div_(255.0).unsqueeze(1)
     labels = torch.from_numpy(y)
@@ -323,8 +332,7 @@ def train(config: FaceExpressionConfig) -> dict:
         net, record = train_net(config, config.seed + index, images, labels, train_idx, val_sets, prior)
         export_onnx(net, out / net_file(index))
         logits = {s: predict_logits(net, images, idx) for s, idx in val_sets.items()}
-        nets.append({"file": net_file(index), **record,
-                     "validation_uar": {s: recall_table(y[idx], logits[s].argmax(1))["uar"] for s, idx in val_sets.items()}})
+        nets.append({"file": net_file(index), **record, "validation_uar": per_set_uar(y, logits, val_sets)})
         for s in val_sets:
             val_logits[s] = val_logits[s] + logits[s] / config.nets
     report = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items() if k != "with_nets"},
@@ -401,11 +409,10 @@ def refit(config: FaceExpressionConfig) -> dict:
     rows = [r for r in face_images(config) if r["split"] == "validation"]  # calibration needs the validation faces only
     crops, _ = prepare_crops(rows, config)
     y = np.array([CLASSES.index(r["label"]) for r in rows])
-    val_sets = {s: np.flatnonzero(np.array([r["source"] == s for r in rows])) for s in ("fer2013", "rafdb")}
-    val_sets = {s: idx for s, idx in val_sets.items() if idx.size}
+    val_sets = validation_sets(rows)
     for record in nets:
         alone = ExpressionModel(out / record["file"], {"temperature": 1.0})
-        record["validation_uar"] = {s: recall_table(y[idx], alone.logits(crops[idx]).argmax(1))["uar"] for s, idx in val_sets.items()}
+        record["validation_uar"] = per_set_uar(y, {s: alone.logits(crops[idx]) for s, idx in val_sets.items()}, val_sets)
     model = ExpressionModel([out / r["file"] for r in nets], {"temperature": 1.0})
     report = {**{k: previous[k] for k in ("config", "data", "aligned_share")}, "nets": nets}
     return calibrate_and_ship(out, report, {s: model.logits(crops[idx]) for s, idx in val_sets.items()},
