@@ -161,6 +161,8 @@ def test_recipe_end_to_end_is_deterministic(ravdess_speech, shared_cremad, tmp_p
         report = train(config)
         runs.append(SpeechEmotionModel.load(tmp_path / run / "speech_emotion.npz"))
         assert set(report["leave_one_corpus_out"]) == {"ravdess", "cremad"}
+        # the held-out corpus is also scored through degraded recordings (its augmented copies)
+        assert 0 <= report["leave_one_corpus_out"]["cremad"]["single_degraded"]["paper"]["uar"] <= 100
     for variant in ("single", "enrolled"):
         np.testing.assert_array_equal(runs[0].weights[variant][0], runs[1].weights[variant][0])
 

@@ -1,0 +1,204 @@
+"""What each voice-model ingredient does on corpora it never heard: the README's ingredient table, second part.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_voice_ingredients.py [--cache bench/out/voice-ingredients.npz]
+
+Protocol (the speech-emotion recipe's selection criterion): train on three of RAVDESS, CREMA-D, ASED and URDU
+(all their speakers, each clip plus its first augmented copy unless said otherwise), test single clips of the
+fourth corpus's non-test speakers; UAR over the held-out corpus's labels (RAVDESS over the 6 classes the others
+can teach). Each variant changes one thing from the shipped design (Whisper base layers 2-4 mean-pooled +
+eGeMAPS, standardised, one masked linear softmax). "degraded" variants test on the held-out clips' augmented
+copies instead (another room, microphone, noise, codec).
+
+The first run extracts features of every clip and its augmented copy (about 16 min on 2 cores) into --cache:
+every encoder layer's mean, frame-normalised means of layers 2-4, eGeMAPS. Results: bench/out/voice_ingredients.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent.parent / "shared" / "data"
+ROOTS = {"ravdess": DATA / "ravdess-speech-16k", "cremad": DATA / "crema-d-audio-16k", "ased": DATA / "ased-amharic",
+         "urdu": DATA / "urdu"}
+WIDTH = 512  # Whisper base
+FRAME_NORMALISED = (2, 3, 4)
+
+
+def utterance_features(audio: np.ndarray) -> np.ndarray:
+    """Means of encoder states 0-6, means of frame-normalised states 2-4, eGeMAPS: 10 x 512 + 88."""
+    from omniemo.perception.speech_emotion import ENCODER, SAMPLE_RATE, _egemaps, _mel, prepare
+    from omniemo.perception.models import whisper_encoder
+    from omniemo.perception.voice import speech_spans
+
+    speech = prepare(audio, speech_spans(audio))
+    mel = _mel()(speech)
+    states = whisper_encoder(ENCODER).hidden_states(mel[:, : min(3000, max(2, mel.shape[1] // 2 * 2))])
+    means = [s.mean(axis=0) for s in states]
+    normalised = [((states[i] - states[i].mean(1, keepdims=True)) / (states[i].std(1, keepdims=True) + 1e-6)).mean(0)
+                  for i in FRAME_NORMALISED]
+    egemaps = _egemaps().process_signal(speech, SAMPLE_RATE).to_numpy()[0]
+    return np.concatenate(means + normalised + [egemaps]).astype(np.float32)
+
+
+def _clip(job):
+    path, key = job
+    from omniemo.media import load_clip
+    from omniemo.train.audio_augment import augment
+    from omniemo.train.speech_emotion import augment_seed
+
+    audio = load_clip(path, sampling=None).audio
+    return utterance_features(audio), utterance_features(augment(audio, augment_seed(key, 1, 0)))
+
+
+def load_features(items, cache: Path):
+    if cache.exists():
+        with np.load(cache) as stored:
+            if list(stored["keys"]) == [it.key for it in items]:
+                return stored["clean"].astype(np.float64), stored["aug"].astype(np.float64)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pairs = list(pool.map(_clip, [(it.path, it.key) for it in items], chunksize=8))
+    clean, aug = np.vstack([p[0] for p in pairs]), np.vstack([p[1] for p in pairs])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, keys=np.array([it.key for it in items]), clean=clean, aug=aug)
+    return clean.astype(np.float64), aug.astype(np.float64)
+
+
+def columns(name: str) -> slice:
+    """m0..m6: layer means; n2..n4: frame-normalised means; eg: eGeMAPS."""
+    if name == "eg":
+        return slice(10 * WIDTH, 10 * WIDTH + 88)
+    block = int(name[1:]) if name[0] == "m" else 7 + FRAME_NORMALISED.index(int(name[1:]))
+    return slice(block * WIDTH, (block + 1) * WIDTH)
+
+
+class Protocol:
+    def __init__(self, items, clean, aug):
+        from omniemo.labels import get_labelset
+        from omniemo.perception.speech_emotion import LABELS
+
+        self.labels, self.get_labelset = LABELS, get_labelset
+        self.clean, self.aug = clean, aug
+        self.corpus = np.array([it.corpus for it in items])
+        self.split = np.array([it.split for it in items])
+        self.y = np.array([LABELS.index(it.label) for it in items])
+        self.allowed = np.array([[lab in get_labelset(it.corpus).labels for lab in LABELS] for it in items])
+
+    def run(self, names=("m2", "m3", "m4", "eg"), classifier="linear", aug_weight=1.0, degraded=False, l2=0.05,
+            block_norm=False, balanced_stats=False, corpus_directions=0, shrinkage=0.6) -> dict:
+        from omniemo.train.speech_emotion import CORPORA, balanced_weights, fit_masked_softmax
+
+        def view(x):
+            parts = [x[:, columns(n)] for n in names]
+            if block_norm:
+                parts = [p if n == "eg" else p / np.linalg.norm(p, axis=1, keepdims=True) for p, n in zip(parts, names)]
+            return np.hstack(parts)
+
+        xc, xa = view(self.clean), view(self.aug)
+        out = {}
+        for held in CORPORA:
+            train = self.corpus != held
+            test = (self.corpus == held) & (self.split != "test")
+            n = int(train.sum())
+            stack = np.vstack([xc[train], xa[train]])
+            cc, yy = np.tile(self.corpus[train], 2), np.tile(self.y[train], 2)
+            allowed = np.tile(self.allowed[train], (2, 1))
+            if balanced_stats:
+                mean = np.mean([stack[cc == c].mean(0) for c in np.unique(cc)], axis=0)
+                std = np.sqrt(np.mean([stack[cc == c].var(0) for c in np.unique(cc)], axis=0)) + 1e-6
+            else:
+                mean, std = stack.mean(0), stack.std(0) + 1e-6
+            z = (stack - mean) / std
+            project = _projector(z, cc, yy, corpus_directions)
+            weights = balanced_weights(cc, yy) * np.r_[np.ones(n), np.full(n, aug_weight)]
+            keep = weights > 0
+            zt = project(((xa if degraded else xc)[test] - mean) / std)
+            if classifier in ("linear", "linear+lda"):
+                w, b = fit_masked_softmax(project(z)[keep], yy[keep], allowed[keep], weights[keep], l2)
+                score = zt @ w.T + b
+            if classifier in ("lda", "linear+lda"):
+                from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+                lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=shrinkage)
+                lda.priors = np.full(len(np.unique(yy[keep])), 1 / len(np.unique(yy[keep])))
+                lda.fit(project(z)[keep], yy[keep])
+                lda_score = np.full((len(zt), len(self.labels)), -1e9)
+                lda_score[:, lda.classes_] = lda.decision_function(zt)
+                score = lda_score if classifier == "lda" else _log_softmax(score) + _log_softmax(lda_score)
+            classes = [self.labels.index(lab) for lab in self.get_labelset(held).labels]
+            can = [k for k in classes if k in set(yy[keep])]
+            predicted = np.array(can)[np.argmax(score[:, can], axis=1)]
+            scored = can if held == "ravdess" else classes
+            out[held] = round(100 * float(np.mean([np.mean(predicted[self.y[test] == k] == k) for k in scored])), 1)
+        values = list(out.values())
+        out["mean"], out["worst"] = round(float(np.mean(values)), 1), min(values)
+        return out
+
+
+def _log_softmax(score):
+    s = score - score.max(axis=1, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+
+
+def _projector(z, corpus, y, k):
+    """Removes the k main directions along which one emotion's mean differs between training corpora."""
+    if not k:
+        return lambda a: a
+    diffs = []
+    for cls in np.unique(y):
+        present = [c for c in np.unique(corpus) if ((corpus == c) & (y == cls)).sum() > 5]
+        if len(present) > 1:
+            means = np.array([z[(corpus == c) & (y == cls)].mean(0) for c in present])
+            diffs.append(means - means.mean(0))
+    v = np.linalg.svd(np.vstack(diffs), full_matrices=False)[2][:k]
+    return lambda a: a - (a @ v.T) @ v
+
+
+VARIANTS = {
+    "shipped design (layers 2-4 + eGeMAPS, 1 augmented copy)": {},
+    "no augmentation": {"aug_weight": 0.0},
+    "augmented copies at weight 0.25": {"aug_weight": 0.25},
+    "frame-normalised states, layers 2-4": {"names": ("n2", "n3", "n4", "eg")},
+    "layer means + frame-normalised, layers 2-4": {"names": ("m2", "m3", "m4", "n2", "n3", "n4", "eg")},
+    "layers 1-5": {"names": ("m1", "m2", "m3", "m4", "m5", "eg")},
+    "each layer's mean L2-normalised": {"block_norm": True},
+    "standardised with corpus-balanced statistics": {"balanced_stats": True},
+    "class-conditional corpus directions projected out (2)": {"corpus_directions": 2},
+    "class-conditional corpus directions projected out (5)": {"corpus_directions": 5},
+    "class-conditional corpus directions projected out (10)": {"corpus_directions": 10},
+    "shrinkage LDA (0.6) instead of the softmax": {"classifier": "lda"},
+    "softmax + LDA, log-probabilities summed": {"classifier": "linear+lda"},
+    "degraded held-out clips: shipped design": {"degraded": True},
+    "degraded held-out clips: no augmentation": {"degraded": True, "aug_weight": 0.0},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", type=Path, default=HERE / "out" / "voice-ingredients.npz")
+    parser.add_argument("--only", help="run the variants whose name contains this text")
+    args = parser.parse_args()
+    from omniemo.train.speech_emotion import corpus_items
+
+    items = [it for corpus, root in ROOTS.items() for it in corpus_items(corpus, root)]
+    protocol = Protocol(items, *load_features(items, args.cache))
+    rows = {}
+    print("| variant | RAVDESS | CREMA-D | ASED | URDU | mean | worst |\n|---|---|---|---|---|---|---|")
+    for name, options in VARIANTS.items():
+        if args.only and args.only not in name:
+            continue
+        r = rows[name] = protocol.run(**options)
+        print(f"| {name} | {r['ravdess']} | {r['cremad']} | {r['ased']} | {r['urdu']} | {r['mean']} | {r['worst']} |",
+              flush=True)
+    (HERE / "out").mkdir(exist_ok=True)
+    (HERE / "out" / "voice_ingredients.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
