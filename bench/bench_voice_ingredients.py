@@ -92,6 +92,7 @@ class Protocol:
 
     def run(self, names=("m2", "m3", "m4", "eg"), classifier="linear", aug_weight=1.0, degraded=False, l2=0.05,
             block_norm=False, balanced_stats=False, corpus_directions=0, shrinkage=0.6) -> dict:
+        from omniemo.perception.expression import log_softmax
         from omniemo.train.speech_emotion import CORPORA, balanced_weights, fit_masked_softmax
 
         def view(x):
@@ -130,7 +131,7 @@ class Protocol:
                 lda.fit(project(z)[keep], yy[keep])
                 lda_score = np.full((len(zt), len(self.labels)), -1e9)
                 lda_score[:, lda.classes_] = lda.decision_function(zt)
-                score = lda_score if classifier == "lda" else _log_softmax(score) + _log_softmax(lda_score)
+                score = lda_score if classifier == "lda" else log_softmax(score) + log_softmax(lda_score)
             classes = [self.labels.index(lab) for lab in self.get_labelset(held).labels]
             can = [k for k in classes if k in set(yy[keep])]
             predicted = np.array(can)[np.argmax(score[:, can], axis=1)]
@@ -139,11 +140,6 @@ class Protocol:
         values = list(out.values())
         out["mean"], out["worst"] = round(float(np.mean(values)), 1), min(values)
         return out
-
-
-def _log_softmax(score):
-    s = score - score.max(axis=1, keepdims=True)
-    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
 
 def _projector(z, corpus, y, k):

@@ -307,7 +307,7 @@ def train(config: SpeechEmotionConfig) -> dict:
                 if variant == "single" and augmented:
                     # the held-out corpus through other rooms, microphones, noise and codecs (its first augmented
                     # copy, never trained on here): how the model holds up when the recording is worse
-                    degraded = (augmented[0][test_rows] - mean) / std @ w.T + b
+                    degraded = ((augmented[0][test_rows] - mean) / std) @ w.T + b
                     loco[held]["single_degraded"] = _scores([LABELS[k] for k in y[test_rows]], degraded, LABELS, held, known)
             print(f"held out {held}: single UAR {loco[held]['single']['paper']['uar']}, "
                   f"enrolled {loco[held]['enrolled']['paper']['uar']}", flush=True)
