@@ -90,6 +90,10 @@ def test_training_recipe_on_a_tiny_set_is_deterministic(tmp_path):
         assert report["validation"]["fer2013"]["ours"]["n"] == 12
         assert {tuple(sorted(g["weights"].items())) for g in report["expert_grid"]} >= {(("facex", 0.0), ("fer", 0.0))}
         assert len(report["expert_grid"]) > 10
+        # with and without the mirrored copy, both scored; the choice is what ships
+        assert set(report["test_time_flip_choice"]) == {"with", "without"}
+        shipped = json.loads((tmp_path / run / "face_expression.json").read_text())
+        assert shipped["test_time_flip"] == report["test_time_flip"]
     assert runs[0] == runs[1]
     # refit: the same net, its calibration and product chosen again, the training record kept
     before = json.loads((tmp_path / "a" / "face_expression_scores.json").read_text())
@@ -117,6 +121,12 @@ def test_an_ensemble_of_seeds_is_trained_or_assembled_and_averaged(tmp_path):
     pair = ExpressionModel([tmp_path / "both" / f for f in shipped["networks"]], {"temperature": 1.0})
     alone = [ExpressionModel(tmp_path / "both" / f, {"temperature": 1.0}).logits(crops) for f in shipped["networks"]]
     assert np.allclose(pair.logits(crops), (alone[0] + alone[1]) / 2)
+    # the test-time mirrored copy: the mean over each crop and its mirror, so a face and its mirror read the same
+    mirrored = ExpressionModel([tmp_path / "both" / f for f in shipped["networks"]], {"temperature": 1.0, "test_time_flip": True})
+    flipped = crops[:, :, ::-1].copy()
+    assert np.allclose(mirrored.logits(crops), (pair.logits(crops) + pair.logits(flipped)) / 2)
+    assert np.allclose(mirrored.logits(crops), mirrored.logits(flipped))
+    assert not np.allclose(pair.logits(crops), pair.logits(flipped))
     # one net per run, assembled afterwards: the same two networks, the same model
     train(FaceExpressionConfig(out_dir=tmp_path / "s3", seed=3, **small))
     train(FaceExpressionConfig(out_dir=tmp_path / "s4", seed=4, **small))

