@@ -309,12 +309,12 @@ def predict_logits(net, images, idx: np.ndarray, flip: bool = False) -> np.ndarr
     """Logits of ``images[idx]``; ``flip``: the mean over each image and its mirror (the test-time copy)."""
     import torch
 
+    def run(x):
+        return (net(x) + net(x.flip(-1))) / 2 if flip else net(x)
+
     net.eval()
     with torch.no_grad():
-        batches = [images[idx[i:i + 512]] for i in range(0, len(idx), 512)]
-        if flip:
-            return torch.cat([(net(x) + net(x.flip(-1))) / 2 for x in batches]).numpy().astype(np.float64)
-        return torch.cat([net(x) for x in batches]).numpy().astype(np.float64)
+        return torch.cat([run(images[idx[i:i + 512]]) for i in range(0, len(idx), 512)]).numpy().astype(np.float64)
 
 
 def train(config: FaceExpressionConfig) -> dict:
@@ -457,7 +457,7 @@ def export_onnx(net, path: Path) -> None:
 
 def _nets_sentence(nets: list[dict]) -> str:
     each = "; ".join(f"seed {n['seed']}: epoch {n['best_epoch']} of {len(n['history'])}"
-                     + (" (validation UAR " + " / ".join(f"{v:.1f}" for v in n["validation_uar"].values()) + ")"
+                     + (", validation UAR " + " / ".join(f"{v:.1f}" for v in n["validation_uar"].values())
                         if n.get("validation_uar") else "") for n in nets)
     if len(nets) == 1:
         return f"The epoch kept has the best mean validation UAR ({each})."
