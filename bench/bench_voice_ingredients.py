@@ -33,13 +33,11 @@ FRAME_NORMALISED = (2, 3, 4)
 
 def utterance_features(audio: np.ndarray) -> np.ndarray:
     """Means of encoder states 0-6, means of frame-normalised states 2-4, eGeMAPS: 10 x 512 + 88."""
-    from omniemo.perception.speech_emotion import ENCODER, SAMPLE_RATE, _egemaps, _mel, prepare
-    from omniemo.perception.models import whisper_encoder
+    from omniemo.perception.speech_emotion import SAMPLE_RATE, _egemaps, encoder_states, prepare
     from omniemo.perception.voice import speech_spans
 
     speech = prepare(audio, speech_spans(audio))
-    mel = _mel()(speech)
-    states = whisper_encoder(ENCODER).hidden_states(mel[:, : min(3000, max(2, mel.shape[1] // 2 * 2))])
+    states = encoder_states(speech)
     means = [s.mean(axis=0) for s in states]
     normalised = [((states[i] - states[i].mean(1, keepdims=True)) / (states[i].std(1, keepdims=True) + 1e-6)).mean(0)
                   for i in FRAME_NORMALISED]
@@ -64,9 +62,12 @@ def load_features(items, cache: Path):
                 return stored["clean"].astype(np.float64), stored["aug"].astype(np.float64)
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         pairs = list(pool.map(_clip, [(it.path, it.key) for it in items], chunksize=8))
+    from omniemo import files
+
     clean, aug = np.vstack([p[0] for p in pairs]), np.vstack([p[1] for p in pairs])
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, keys=np.array([it.key for it in items]), clean=clean, aug=aug)
+    with files.atomic_path(cache) as temp, open(temp, "wb") as handle:  # a stopped run leaves no half cache
+        np.savez(handle, keys=np.array([it.key for it in items]), clean=clean, aug=aug)
     return clean.astype(np.float64), aug.astype(np.float64)
 
 
@@ -192,8 +193,10 @@ def main() -> None:
         r = rows[name] = protocol.run(**options)
         print(f"| {name} | {r['ravdess']} | {r['cremad']} | {r['ased']} | {r['urdu']} | {r['mean']} | {r['worst']} |",
               flush=True)
+    from omniemo import files
+
     (HERE / "out").mkdir(exist_ok=True)
-    (HERE / "out" / "voice_ingredients.json").write_text(json.dumps(rows, indent=2))
+    files.write_text(HERE / "out" / "voice_ingredients.json", json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":

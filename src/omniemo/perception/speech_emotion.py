@@ -73,14 +73,19 @@ def prepare(audio: np.ndarray, spans: list[list[float]] | None = None) -> np.nda
     return (x * gain).astype(np.float32)
 
 
+def encoder_states(speech: np.ndarray, upto: int | None = None) -> list[np.ndarray]:
+    """The Whisper encoder's states (frames, 512) for one prepared utterance: after the convolutions, then after
+    each block up to ``upto`` (all by default)."""
+    mel = _mel()(speech)
+    mel = mel[:, : min(3000, max(2, mel.shape[1] // 2 * 2))]  # the encoder halves the frames; 30 s at most
+    return whisper_encoder(ENCODER).hidden_states(mel, upto=upto)
+
+
 def features(speech: np.ndarray) -> np.ndarray:
     """The model's input for one prepared utterance (16 kHz mono): 3 x 512 + 88 values."""
     if speech.size < SAMPLE_RATE // 10:
         raise ValueError("need at least 0.1 s of speech")
-    encoder = whisper_encoder(ENCODER)
-    mel = _mel()(speech)
-    mel = mel[:, : min(3000, max(2, mel.shape[1] // 2 * 2))]  # the encoder halves the frames; 30 s at most
-    states = encoder.hidden_states(mel, upto=max(LAYERS))
+    states = encoder_states(speech, upto=max(LAYERS))
     pooled = [states[layer].mean(axis=0) for layer in LAYERS]
     egemaps = _egemaps().process_signal(speech, SAMPLE_RATE).to_numpy()[0]
     return np.concatenate(pooled + [egemaps]).astype(np.float64)

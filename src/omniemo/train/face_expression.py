@@ -371,8 +371,8 @@ def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_crops: dic
     # the mirrored copy doubles our nets' work: kept only if it is better by more than a tie
     flip = candidates[True][1]["mean_uar"] > candidates[False][1]["mean_uar"] + UAR_TIE
     temperature, choice, grid = candidates[flip]
-    val_logits = val_logits[flip]
-    logp = {s: log_softmax(z / temperature) for s, z in val_logits.items()}
+    chosen = val_logits[flip]
+    logp = {s: log_softmax(z / temperature) for s, z in chosen.items()}
     used = [n for n, w in choice["weights"].items() if w]
     shipped_name = f"ours x {' x '.join(used)} (shipped)" if used else "ours (shipped)"
     report = {**report, "test_time_flip": flip, "temperature": temperature, "experts": choice["weights"],
@@ -380,13 +380,13 @@ def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_crops: dic
               "test_time_flip_choice": {("with" if f else "without"): {"mean_uar": c[1]["mean_uar"], "experts": c[1]["weights"],
                                                                         "floor": c[1]["floor"]} for f, c in candidates.items()},
               "expert_grid": [{k: g[k] for k in ("weights", "floor", "mean_uar")} for g in grid],
-              "validation": {s: {"ours": recall_table(val_truth[s], val_logits[s].argmax(1)),
+              "validation": {s: {"ours": recall_table(val_truth[s], chosen[s].argmax(1)),
                                  shipped_name: choice["per_set"][s],
                                  "fer mini-Xception": recall_table(val_truth[s], experts["fer"][s].argmax(1)),
                                  "facex": recall_table(val_truth[s], experts["facex"][s].argmax(1))}
-                             for s in val_logits},
-              "calibration": {s: {"nll_before": round(_nll(log_softmax(val_logits[s]), val_truth[s]), 4),
-                                  "nll_after": round(_nll(logp[s], val_truth[s]), 4)} for s in val_logits}}
+                             for s in chosen},
+              "calibration": {s: {"nll_before": round(_nll(log_softmax(chosen[s]), val_truth[s]), 4),
+                                  "nll_after": round(_nll(logp[s], val_truth[s]), 4)} for s in chosen}}
     shipped = {"name": "omniemo face-expression (residual CNN, FER2013 + RAF-DB)", "classes": list(CLASSES),
                "networks": [n["file"] for n in report["nets"]],
                "input": f"{INPUT_SIZE}x{INPUT_SIZE} grey, eye-aligned, values in [0, 1]", "test_time_flip": flip,
@@ -431,14 +431,16 @@ def refit(config: FaceExpressionConfig) -> dict:
     crops, _ = prepare_crops(rows, config)
     y = np.array([CLASSES.index(r["label"]) for r in rows])
     val_sets = validation_sets(rows)
-    for record in nets:
+    val_logits = {flip: {s: 0.0 for s in val_sets} for flip in (False, True)}
+    for record in nets:  # each net once per view; the model's logits are their mean, as ExpressionModel averages them
         alone = ExpressionModel(out / record["file"], {"temperature": 1.0})
-        record["validation_uar"] = per_set_uar(y, {s: alone.logits(crops[idx]) for s, idx in val_sets.items()}, val_sets)
+        plain = {s: alone.logits(crops[idx]) for s, idx in val_sets.items()}
+        mirrored = {s: (plain[s] + alone.logits(crops[idx, :, ::-1].copy())) / 2 for s, idx in val_sets.items()}
+        record["validation_uar"] = per_set_uar(y, plain, val_sets)
+        for s in val_sets:
+            val_logits[False][s] = val_logits[False][s] + plain[s] / len(nets)
+            val_logits[True][s] = val_logits[True][s] + mirrored[s] / len(nets)
     report = {**{k: previous[k] for k in ("config", "data", "aligned_share")}, "nets": nets}
-    val_logits = {}
-    for flip in (False, True):
-        model = ExpressionModel([out / r["file"] for r in nets], {"temperature": 1.0, "test_time_flip": flip})
-        val_logits[flip] = {s: model.logits(crops[idx]) for s, idx in val_sets.items()}
     return calibrate_and_ship(out, report, val_logits,
                               {s: crops[idx] for s, idx in val_sets.items()}, {s: y[idx] for s, idx in val_sets.items()},
                               int(previous["config"]["seed"]))
