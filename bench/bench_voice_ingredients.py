@@ -92,7 +92,8 @@ class Protocol:
         self.allowed = np.array([[lab in get_labelset(it.corpus).labels for lab in LABELS] for it in items])
 
     def run(self, names=("m2", "m3", "m4", "eg"), classifier="linear", aug_weight=1.0, degraded=False, l2=0.05,
-            block_norm=False, balanced_stats=False, corpus_directions=0, shrinkage=0.6) -> dict:
+            block_norm=False, balanced_stats=False, corpus_directions=0, shrinkage=0.6, worst_corpus_rounds=0,
+            pca=0) -> dict:
         from omniemo.perception.expression import log_softmax
         from omniemo.train.speech_emotion import CORPORA, balanced_weights, fit_masked_softmax
 
@@ -121,9 +122,26 @@ class Protocol:
             weights = balanced_weights(cc, yy) * np.r_[np.ones(n), np.full(n, aug_weight)]
             keep = weights > 0
             zt = project(((xa if degraded else xc)[test] - mean) / std)
+            if pca:  # the main directions of the training features only
+                basis = np.linalg.svd(project(z)[keep], full_matrices=False)[2][:pca].T
+                z, zt = (project(z) @ basis), zt @ basis
+                project = lambda a: a  # noqa: E731
             if classifier in ("linear", "linear+lda"):
                 w, b = fit_masked_softmax(project(z)[keep], yy[keep], allowed[keep], weights[keep], l2)
+                for _ in range(worst_corpus_rounds):  # group DRO: corpora the model fits worst weigh more
+                    losses = _corpus_losses(project(z)[keep] @ w.T + b, yy[keep], allowed[keep], cc[keep], weights[keep])
+                    scale = {c: np.exp(2.0 * (loss - np.mean(list(losses.values())))) for c, loss in losses.items()}
+                    weights = weights * np.array([scale.get(c, 1.0) for c in cc])
+                    w, b = fit_masked_softmax(project(z)[keep], yy[keep], allowed[keep], weights[keep], l2)
                 score = zt @ w.T + b
+            if classifier == "per-block":  # one softmax per feature block, log-probabilities summed
+                score, start = 0.0, 0
+                for n_ in names:
+                    width = columns(n_).stop - columns(n_).start
+                    cols = slice(start, start + width)
+                    start += width
+                    w, b = fit_masked_softmax(project(z)[keep][:, cols], yy[keep], allowed[keep], weights[keep], l2)
+                    score = score + log_softmax(zt[:, cols] @ w.T + b)
             if classifier in ("lda", "linear+lda"):
                 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
@@ -141,6 +159,15 @@ class Protocol:
         values = list(out.values())
         out["mean"], out["worst"] = round(float(np.mean(values)), 1), min(values)
         return out
+
+
+def _corpus_losses(logits, y, allowed, corpus, weights) -> dict:
+    """Each training corpus's weighted mean negative log-likelihood, each row over its own corpus's classes."""
+    from omniemo.perception.expression import log_softmax
+
+    logp = log_softmax(np.where(allowed, logits, -1e9))[np.arange(len(y)), y]
+    return {c: float(-(weights[corpus == c] * logp[corpus == c]).sum() / weights[corpus == c].sum())
+            for c in np.unique(corpus)}
 
 
 def _projector(z, corpus, y, k):
@@ -171,6 +198,9 @@ VARIANTS = {
     "class-conditional corpus directions projected out (10)": {"corpus_directions": 10},
     "shrinkage LDA (0.6) instead of the softmax": {"classifier": "lda"},
     "softmax + LDA, log-probabilities summed": {"classifier": "linear+lda"},
+    "worst training corpus weighted up (group DRO, 3 rounds)": {"worst_corpus_rounds": 3},
+    "one softmax per layer and eGeMAPS, log-probabilities summed": {"classifier": "per-block"},
+    "main 128 directions of the training features (PCA)": {"pca": 128},
     "degraded held-out clips: shipped design": {"degraded": True},
     "degraded held-out clips: no augmentation": {"degraded": True, "aug_weight": 0.0},
 }

@@ -187,3 +187,22 @@ def test_a_wheel_models_near_zero_cannot_veto_a_class():
     assert np.isclose(np.exp(floored).sum(), 1.0)
     # weight 0 leaves ours unchanged
     assert np.allclose(product_of_experts(ours, {"fer": fer}, {"fer": 0.0}, floor=0.2), ours)
+
+
+def test_facex_reads_a_steady_face_every_other_frame_and_a_moved_face_anew():
+    from omniemo.media.synth import demo_face
+    from omniemo.perception.face import FaceAnalyzer
+
+    portrait = np.ascontiguousarray(demo_face()[:, :, :3])
+    analyzer = FaceAnalyzer()
+    facex = analyzer.expression.experts["facex"]
+    calls = []
+    analyzer.expression.experts["facex"] = lambda crop: calls.append(1) or facex(crop)
+    try:
+        steady = [analyzer(portrait) for _ in range(3)]
+        assert all(len(found) == 1 for found in steady) and len(calls) == 2  # frames 1 and 3 read it, 2 reuses it
+        np.testing.assert_allclose(steady[0][0].expression, steady[1][0].expression, atol=1e-6)  # same face, same reading
+        moved = np.ascontiguousarray(np.roll(portrait, portrait.shape[1] // 2, axis=1))  # the face elsewhere
+        assert len(analyzer(moved)) == 1 and len(calls) == 3  # frame 3's reading was fresh, but not of this face
+    finally:
+        analyzer.close()

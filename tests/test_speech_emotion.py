@@ -236,3 +236,9 @@ def test_the_same_clip_gives_the_same_words_on_every_run():
     spans = speech_spans(audio)
     first = transcribe(audio, spans)
     assert first["language"] == "ur" and all(transcribe(audio, spans) == first for _ in range(2))
+
+
+def test_every_caller_gets_the_one_loaded_recogniser():
+    from omniemo.perception.models import native_threads, whisper_model
+
+    assert whisper_model() is whisper_model(None) is whisper_model(native_threads())

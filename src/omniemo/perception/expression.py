@@ -208,13 +208,19 @@ class ExpressionModel:
         mean = np.mean(runs, axis=0)
         return (mean[:len(crops)] + mean[len(crops):]) / 2 if self.test_time_flip else mean
 
-    def __call__(self, crop: np.ndarray) -> np.ndarray:
+    def expert_readings(self, crop: np.ndarray, reuse: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Each wheel model's probabilities for ``crop``; those named in ``reuse`` are taken from it instead."""
+        reuse = reuse or {}
+        return {name: reuse[name] if name in reuse else model(crop) for name, model in self.experts.items()}
+
+    def __call__(self, crop: np.ndarray, experts: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Probabilities over CLASSES; ``experts``: the wheel models' readings (``expert_readings``), if already made."""
         import cv2
 
         if crop.shape[:2] != (INPUT_SIZE, INPUT_SIZE):
             crop = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
         logp = np.log(_softmax(self.logits(crop[None])[0] / self.temperature))
         if self.experts:
-            logp = product_of_experts(logp, {name: model(crop) for name, model in self.experts.items()},
-                                      self.weights, self.floor)
+            readings = experts if experts is not None else self.expert_readings(crop)
+            logp = product_of_experts(logp, readings, self.weights, self.floor)
         return _softmax(logp)

@@ -115,9 +115,15 @@ def share_cores(processes: int) -> None:
     os.environ[THREADS_ENV] = str(max(1, (os.cpu_count() or 1) // max(1, processes)))
 
 
-@lru_cache(maxsize=2)
 def whisper_model(threads: int | None = None, name: str = ASR_WHISPER):
-    """The faster-whisper model ``name`` from its wheel, on ``threads`` CPU threads (default ``native_threads()``)."""
+    """The faster-whisper model ``name`` from its wheel, on ``threads`` CPU threads (default ``native_threads()``),
+    loaded once: ``whisper_model()`` and ``whisper_model(None)`` are the same model (a cache keyed on the raw
+    arguments loaded it twice, and a server's warm-up warmed a model the words pass never used)."""
+    return _whisper_model(threads or native_threads(), name)
+
+
+@lru_cache(maxsize=2)
+def _whisper_model(threads: int, name: str):
     import hashlib
 
     import numpy as np
@@ -156,8 +162,7 @@ def whisper_model(threads: int | None = None, name: str = ASR_WHISPER):
             keep = min(data.shape[-1], max(self.context_frames, content + 100))
             return np.ascontiguousarray(data[..., : keep + keep % 2])
 
-    return RememberingWhisper(name, device="cpu", compute_type="int8", cpu_threads=threads or native_threads(),
-                              files=whisper_files(name))
+    return RememberingWhisper(name, device="cpu", compute_type="int8", cpu_threads=threads, files=whisper_files(name))
 
 
 @lru_cache(maxsize=2)
