@@ -33,7 +33,7 @@ def one(path: str) -> dict:
         warm = time.perf_counter() - start
         from omniemo.perception.models import whisper_model
 
-        whisper_model()._last = (None, None)  # the warm-up clip's encoder pass must not serve its own row
+        whisper_model().forget()  # the warm-up clip's encoder pass must not serve its own row
         start = time.perf_counter()
         prediction = predictor.predict(path, "cremad")
         seconds = time.perf_counter() - start

@@ -93,7 +93,7 @@ def main() -> None:
         rows = []
         for context in CONTEXTS:
             model.context_frames = context
-            model._last = (None, None)
+            model.forget()
             start = time.perf_counter()
             results = [transcribe(a, s) for a, s in zip(audio, spans)]
             errors = [word_errors(sentence, r["text"]) for (_, _, sentence), r in zip(chosen, results) if sentence]

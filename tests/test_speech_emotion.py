@@ -242,3 +242,14 @@ def test_every_caller_gets_the_one_loaded_recogniser():
     from omniemo.perception.models import native_threads, whisper_model
 
     assert whisper_model() is whisper_model(None) is whisper_model(native_threads())
+
+
+def test_the_recogniser_forgets_its_kept_encoder_pass_on_request():
+    from omniemo.perception.models import whisper_model
+
+    model = whisper_model()
+    window = np.zeros((80, 3000), np.float32)
+    first = model.encode(window)
+    assert model.encode(window) is first  # kept: language, transcript and translation share one pass
+    model.forget()
+    assert model.encode(window) is not first

@@ -155,6 +155,11 @@ def _whisper_model(threads: int, name: str):
                 self._last = (key, output)
             return output
 
+        def forget(self):
+            """Drop the kept encoder output (a benchmark's warm-up clip must not serve the clip it times)."""
+            with self._lock:
+                self._last = (None, None)
+
         def _trimmed(self, data):
             # pad_or_trim pads a window with all-zero frames; a frame of real audio is never all zero
             columns = np.flatnonzero(np.any(data.reshape(-1, data.shape[-1]) != 0, axis=0))
