@@ -117,8 +117,8 @@ def share_cores(processes: int) -> None:
 
 def whisper_model(threads: int | None = None, name: str = ASR_WHISPER):
     """The faster-whisper model ``name`` from its wheel, on ``threads`` CPU threads (default ``native_threads()``),
-    loaded once: ``whisper_model()`` and ``whisper_model(None)`` are the same model (a cache keyed on the raw
-    arguments loaded it twice, and a server's warm-up warmed a model the words pass never used)."""
+    loaded once per thread count and name, however the default is spelled (the server's warm-up and the words
+    pass must share it)."""
     return _whisper_model(threads or native_threads(), name)
 
 
