@@ -1,4 +1,4 @@
-"""What each voice-model ingredient does on corpora it never heard: the README's ingredient table, second part.
+"""What each voice-model ingredient does on corpora it never heard: the README's ingredient table, second and third parts.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_voice_ingredients.py [--cache bench/out/voice-ingredients.npz]
 
@@ -9,8 +9,8 @@ can teach). Each variant changes one thing from the shipped design (Whisper base
 eGeMAPS, standardised, one masked linear softmax). "degraded" variants test on the held-out clips' augmented
 copies instead (another room, microphone, noise, codec).
 
-The first run extracts features of every clip and its augmented copy (about 16 min on 2 cores) into --cache:
-every encoder layer's mean, frame-normalised means of layers 2-4, eGeMAPS. Results: bench/out/voice_ingredients.json.
+The first run extracts features of every clip and its augmented copy (about 45 min on 2 cores) into --cache:
+the feature blocks of ``BLOCKS``. Results: bench/out/voice_ingredients.json.
 """
 
 from __future__ import annotations
@@ -27,41 +27,67 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 ROOTS = {"ravdess": DATA / "ravdess-speech-16k", "cremad": DATA / "crema-d-audio-16k", "ased": DATA / "ased-amharic",
          "urdu": DATA / "urdu"}
-WIDTH = 512  # Whisper base
 FRAME_NORMALISED = (2, 3, 4)
+# The cache's feature blocks, in order: (name, width). m: Whisper base layer means (states 0-6); n: means of
+# frame-normalised states; s: standard deviations; c: means after channel normalisation of the log-mel (each
+# band's mean over the utterance replaced by the training speech's, removing a microphone's or room's colour);
+# t: Whisper tiny.en state means (a second encoder); eg: eGeMAPS.
+BLOCKS = ([(f"m{i}", 512) for i in range(7)] + [(f"n{i}", 512) for i in FRAME_NORMALISED]
+          + [(f"s{i}", 512) for i in (2, 3, 4)] + [(f"c{i}", 512) for i in (2, 3, 4)]
+          + [(f"t{i}", 384) for i in range(5)] + [("eg", 88)])
 
 
-def utterance_features(audio: np.ndarray) -> np.ndarray:
-    """Means of encoder states 0-6, means of frame-normalised states 2-4, eGeMAPS: 10 x 512 + 88."""
-    from omniemo.perception.speech_emotion import SAMPLE_RATE, _egemaps, encoder_states, prepare
+def utterance_features(audio: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Every block of ``BLOCKS`` for one clip, concatenated."""
+    from omniemo.perception.models import whisper_encoder
+    from omniemo.perception.speech_emotion import ENCODER, SAMPLE_RATE, _egemaps, log_mel, prepare
     from omniemo.perception.voice import speech_spans
 
     speech = prepare(audio, speech_spans(audio))
-    states = encoder_states(speech)
-    means = [s.mean(axis=0) for s in states]
+    mel = log_mel(speech)
+    states = whisper_encoder(ENCODER).hidden_states(mel)
     normalised = [((states[i] - states[i].mean(1, keepdims=True)) / (states[i].std(1, keepdims=True) + 1e-6)).mean(0)
                   for i in FRAME_NORMALISED]
+    levelled = (mel - mel.mean(axis=1, keepdims=True) + reference[:, None]).astype(np.float32)
+    channel = whisper_encoder(ENCODER).hidden_states(levelled, upto=4)
+    tiny = whisper_encoder("tiny.en").hidden_states(mel, upto=4)
     egemaps = _egemaps().process_signal(speech, SAMPLE_RATE).to_numpy()[0]
-    return np.concatenate(means + normalised + [egemaps]).astype(np.float32)
+    return np.concatenate([s.mean(axis=0) for s in states] + normalised + [states[i].std(axis=0) for i in (2, 3, 4)]
+                          + [channel[i].mean(axis=0) for i in (2, 3, 4)] + [s.mean(axis=0) for s in tiny]
+                          + [egemaps]).astype(np.float32)
+
+
+def reference_mel(items, clips: int = 400) -> np.ndarray:
+    """The training speech's mean log-mel per band (a seeded sample of clips): channel normalisation's target."""
+    from omniemo.media import load_clip
+    from omniemo.perception.speech_emotion import log_mel, prepare
+    from omniemo.perception.voice import speech_spans
+
+    means = []
+    for i in np.random.default_rng(0).choice(len(items), min(clips, len(items)), replace=False):
+        audio = load_clip(items[i].path, sampling=None).audio
+        means.append(log_mel(prepare(audio, speech_spans(audio))).mean(axis=1))
+    return np.mean(means, axis=0).astype(np.float32)
 
 
 def _clip(job):
-    path, key = job
+    path, key, reference = job
     from omniemo.media import load_clip
     from omniemo.train.audio_augment import augment
     from omniemo.train.speech_emotion import augment_seed
 
     audio = load_clip(path, sampling=None).audio
-    return utterance_features(audio), utterance_features(augment(audio, augment_seed(key, 1, 0)))
+    return utterance_features(audio, reference), utterance_features(augment(audio, augment_seed(key, 1, 0)), reference)
 
 
 def load_features(items, cache: Path):
     if cache.exists():
         with np.load(cache) as stored:
-            if list(stored["keys"]) == [it.key for it in items]:
+            if list(stored["keys"]) == [it.key for it in items] and stored["clean"].shape[1] == sum(w for _, w in BLOCKS):
                 return stored["clean"].astype(np.float64), stored["aug"].astype(np.float64)
+    reference = reference_mel(items)
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pairs = list(pool.map(_clip, [(it.path, it.key) for it in items], chunksize=8))
+        pairs = list(pool.map(_clip, [(it.path, it.key, reference) for it in items], chunksize=8))
     from omniemo import files
 
     clean, aug = np.vstack([p[0] for p in pairs]), np.vstack([p[1] for p in pairs])
@@ -72,11 +98,13 @@ def load_features(items, cache: Path):
 
 
 def columns(name: str) -> slice:
-    """m0..m6: layer means; n2..n4: frame-normalised means; eg: eGeMAPS."""
-    if name == "eg":
-        return slice(10 * WIDTH, 10 * WIDTH + 88)
-    block = int(name[1:]) if name[0] == "m" else 7 + FRAME_NORMALISED.index(int(name[1:]))
-    return slice(block * WIDTH, (block + 1) * WIDTH)
+    """The columns of one of ``BLOCKS`` in the cache."""
+    start = 0
+    for block, width in BLOCKS:
+        if block == name:
+            return slice(start, start + width)
+        start += width
+    raise KeyError(name)
 
 
 class Protocol:
@@ -201,6 +229,10 @@ VARIANTS = {
     "worst training corpus weighted up (group DRO, 3 rounds)": {"worst_corpus_rounds": 3},
     "one softmax per layer and eGeMAPS, log-probabilities summed": {"classifier": "per-block"},
     "main 128 directions of the training features (PCA)": {"pca": 128},
+    "channel-normalised log-mel (layers 2-4)": {"names": ("c2", "c3", "c4", "eg")},
+    "layers 2-4 + channel-normalised layers 2-4": {"names": ("m2", "m3", "m4", "c2", "c3", "c4", "eg")},
+    "+ Whisper tiny.en states 0-4 (a second encoder)": {"names": ("m2", "m3", "m4", "t0", "t1", "t2", "t3", "t4", "eg")},
+    "+ standard deviations of layers 2-4": {"names": ("m2", "m3", "m4", "s2", "s3", "s4", "eg")},
     "degraded held-out clips: shipped design": {"degraded": True},
     "degraded held-out clips: no augmentation": {"degraded": True, "aug_weight": 0.0},
 }

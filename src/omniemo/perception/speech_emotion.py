@@ -73,12 +73,16 @@ def prepare(audio: np.ndarray, spans: list[list[float]] | None = None) -> np.nda
     return (x * gain).astype(np.float32)
 
 
+def log_mel(speech: np.ndarray) -> np.ndarray:
+    """Whisper's log-mel features (80, frames) of one prepared utterance, as the encoder reads them."""
+    mel = _mel()(speech)
+    return mel[:, : min(3000, max(2, mel.shape[1] // 2 * 2))]  # the encoder halves the frames; 30 s at most
+
+
 def encoder_states(speech: np.ndarray, upto: int | None = None) -> list[np.ndarray]:
     """The Whisper encoder's states (frames, 512) for one prepared utterance: after the convolutions, then after
     each block up to ``upto`` (all by default)."""
-    mel = _mel()(speech)
-    mel = mel[:, : min(3000, max(2, mel.shape[1] // 2 * 2))]  # the encoder halves the frames; 30 s at most
-    return whisper_encoder(ENCODER).hidden_states(mel, upto=upto)
+    return whisper_encoder(ENCODER).hidden_states(log_mel(speech), upto=upto)
 
 
 def features(speech: np.ndarray) -> np.ndarray:
