@@ -121,9 +121,9 @@ class Protocol:
 
     def run(self, names=("m2", "m3", "m4", "eg"), classifier="linear", aug_weight=1.0, degraded=False, l2=0.05,
             block_norm=False, balanced_stats=False, corpus_directions=0, shrinkage=0.6, worst_corpus_rounds=0,
-            pca=0) -> dict:
+            pca=0, corpus_centred=False) -> dict:
         from omniemo.perception.expression import log_softmax
-        from omniemo.train.speech_emotion import CORPORA, balanced_weights, fit_masked_softmax
+        from omniemo.train.speech_emotion import CORPORA, balanced_weights, corpus_centre, fit_masked_softmax
 
         def view(x):
             parts = [x[:, columns(n)] for n in names]
@@ -146,10 +146,13 @@ class Protocol:
             else:
                 mean, std = stack.mean(0), stack.std(0) + 1e-6
             z = (stack - mean) / std
+            zt = ((xa if degraded else xc)[test] - mean) / std
+            if corpus_centred:  # each training corpus, and the held-out one, on its own mean (the `corpus` variant)
+                z, zt = corpus_centre(stack, cc) / std, (zt - zt.mean(axis=0))
             project = _projector(z, cc, yy, corpus_directions)
             weights = balanced_weights(cc, yy) * np.r_[np.ones(n), np.full(n, aug_weight)]
             keep = weights > 0
-            zt = project(((xa if degraded else xc)[test] - mean) / std)
+            zt = project(zt)
             if pca:  # the main directions of the training features only
                 basis = np.linalg.svd(project(z)[keep], full_matrices=False)[2][:pca].T
                 z, zt = (project(z) @ basis), zt @ basis
@@ -233,7 +236,10 @@ VARIANTS = {
     "layers 2-4 + channel-normalised layers 2-4": {"names": ("m2", "m3", "m4", "c2", "c3", "c4", "eg")},
     "+ Whisper tiny.en states 0-4 (a second encoder)": {"names": ("m2", "m3", "m4", "t0", "t1", "t2", "t3", "t4", "eg")},
     "+ standard deviations of layers 2-4": {"names": ("m2", "m3", "m4", "s2", "s3", "s4", "eg")},
+    "each corpus centred on its own mean, the held-out one too (transductive: the `corpus` variant)": {"corpus_centred": True},
+    "corpus-centred, no augmentation": {"corpus_centred": True, "aug_weight": 0.0},
     "degraded held-out clips: shipped design": {"degraded": True},
+    "degraded held-out clips: corpus-centred": {"degraded": True, "corpus_centred": True},
     "degraded held-out clips: no augmentation": {"degraded": True, "aug_weight": 0.0},
 }
 

@@ -173,6 +173,26 @@ def test_enrolment_uses_the_speaker_normalised_voice_model(ravdess_speech):
     assert "enrolled speaker (2 clips)" in result.stdout
 
 
+def test_adaptation_centres_the_voice_on_a_recording_set(ravdess_speech, tmp_path):
+    files = sorted(ravdess_speech.glob("03-01-0[2-8]-01-01-01-2[34].flac"))
+    adapted = get_predictor("pipeline", modalities="audio", adapt=files[1:8]).predict(files[0], "ravdess")
+    cue = adapted.evidence.cue("voice.emotion")
+    assert cue.detail["variant"] == "adapted to a recording set (7 clips)"
+    single = get_predictor("pipeline", modalities="audio").predict(files[0], "ravdess")
+    assert single.probabilities != adapted.probabilities
+    # a folder works, an unreadable file in it is skipped, and too few clips with speech is a clear error
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for f in files[1:4]:
+        (folder / f.name).symlink_to(f)
+    (folder / "broken.wav").write_bytes(b"RIFF\x00\x00not audio")
+    result = CliRunner().invoke(main, ["analyze", str(files[0]), "--labels", "ravdess", "--modalities", "audio",
+                                       "--adapt", str(folder)])
+    assert result.exit_code != 0 and "adaptation" in result.output and "got 3 of 4" in result.output
+    with pytest.raises(ValueError, match="not both"):
+        get_predictor("pipeline", enroll=files[1:3], adapt=files[1:8])
+
+
 def test_report_charts_and_cue_chips(crema_predictions):
     from types import SimpleNamespace
 

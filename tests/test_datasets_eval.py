@@ -233,3 +233,41 @@ def test_eval_cli_enrolled_pipeline_on_real_speech(ravdess_speech, tmp_path):
     assert len(rows) == 4 and not any("error" in r for r in rows)
     assert all(r["prediction"] in r["probabilities"] for r in rows)
     assert json.loads((out / "run.json").read_text())["config"]["enroll_speakers"] is True
+
+
+def test_eval_and_batch_adapt_to_the_whole_run(tmp_path, tiny_media, monkeypatch):
+    import omniemo.eval.batch as batch_module
+    import omniemo.eval.runner as runner_module
+    import omniemo.predictor as predictor_module
+    from omniemo.eval.batch import BatchConfig, run_batch
+
+    seen, profile = [], object()
+
+    def fake_profile(items):
+        seen.append(sorted(i.path.rsplit("/", 1)[1] for i in items))
+        return profile
+
+    class Adapted:
+        def __init__(self, options):
+            assert options["voice_profile"] is profile  # made once in the driver, shared by every predictor
+            self.name = "adapted"
+
+        def predict(self, path, labels):
+            return Prediction(path=str(path), label="neutral", probabilities={"neutral": 1.0},
+                              output="<think>x</think>\n<answer>neutral</answer>")
+
+    monkeypatch.setattr(predictor_module, "get_predictor", lambda backend="pipeline", **o: Adapted(o))
+    monkeypatch.setattr(runner_module, "corpus_profile", fake_profile)
+    monkeypatch.setattr(batch_module, "corpus_profile", fake_profile)
+    root = tmp_path / "cremad"
+    names = ("1031_DFA_ANG_XX", "1031_IEO_SAD_XX", "1032_DFA_ANG_XX")
+    for name in names:
+        _copy(tiny_media["wav"], root / "AudioWAV" / f"{name}.wav")
+    run_eval(EvalConfig(dataset="cremad", root=str(root), out_dir=str(tmp_path / "run"), adapt_corpus=True))
+    run_batch(BatchConfig(out_dir=str(tmp_path / "batch"), clips=[str(root)], adapt_corpus=True))
+    assert seen == [[f"{n}.wav" for n in names]] * 2  # the whole run is the recording set, labels unread
+    with pytest.raises(ValueError, match="not both"):
+        run_eval(EvalConfig(dataset="cremad", root=str(root), out_dir=str(tmp_path / "r2"), adapt_corpus=True,
+                            enroll_speakers=True))
+    with pytest.raises(ValueError, match="cue-pipeline option"):
+        run_batch(BatchConfig(out_dir=str(tmp_path / "b2"), clips=[str(root)], model="humanomni", adapt_corpus=True))

@@ -41,8 +41,11 @@ on measured cues (see --json). Works with any subset of video, voice and words.
 @click.option("--timeline", "with_timeline", is_flag=True, help="Add per-5-second emotions (for long clips).")
 @click.option("--enroll", "enroll", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Clips of the same speaker (repeat, or a folder): the voice model normalises by this speaker.")
+@click.option("--adapt", "adapt", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Clips recorded the same way as these (repeat, or a folder; 5 or more, any speakers and emotions): "
+                   "the voice model centres on their mean, which carries the room, microphone and language.")
 @with_model_options
-def analyze_command(clips, labels, backend, fps, modalities, as_json, report_path, with_timeline, enroll,
+def analyze_command(clips, labels, backend, fps, modalities, as_json, report_path, with_timeline, enroll, adapt,
                     **model_kw) -> None:
     from omniemo.answers import parse_label
     from omniemo.labels import get_labelset
@@ -57,17 +60,17 @@ def analyze_command(clips, labels, backend, fps, modalities, as_json, report_pat
             parse_modalities(modalities)
     except (ValueError, OutputError) as exc:
         fail(str(exc))
-    enroll_files = [f for p in enroll for f in (sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p])]
-    options = {"enroll": enroll_files} if enroll_files else {}
-    if backend != "pipeline" and (report_path or with_timeline or enroll_files):
-        fail("--report, --timeline and --enroll work with the cue pipeline (--backend pipeline) only")
+    enroll_files, adapt_files = _expand(enroll), _expand(adapt)
+    options = {k: v for k, v in (("enroll", enroll_files), ("adapt", adapt_files)) if v}
+    if backend != "pipeline" and (report_path or with_timeline or enroll_files or adapt_files):
+        fail("--report, --timeline, --enroll and --adapt work with the cue pipeline (--backend pipeline) only")
     options.update(model_options(backend, model_kw))
-    try:  # one predictor for the batch: models and the speaker enrolment are prepared once
+    try:  # one predictor for the batch: models, the speaker enrolment and the adaptation are prepared once
         with quiet_native_stderr():
             predictor = get_predictor(backend, fps=fps, modalities=modalities, timeline=with_timeline,
                                       keep_keyframes=report_path is not None, **options)
     except (MediaError, ValueError) as exc:
-        fail(f"enrolment: {exc}" if backend == "pipeline" else str(exc))
+        fail(f"{'enrolment' if enroll_files else 'adaptation' if adapt_files else 'setup'}: {exc}" if backend == "pipeline" else str(exc))
     except RuntimeError as exc:  # CheckpointError: the folder or one of its parts cannot be used
         fail(str(exc))
     failed = 0
@@ -103,6 +106,11 @@ def analyze_command(clips, labels, backend, fps, modalities, as_json, report_pat
                     click.echo(f"  {row['start']:6.1f}-{row['end']:6.1f} s  {row['label'] or '-'}", err=True)
     if failed:
         sys.exit(EXIT_BAD_INPUT)
+
+
+def _expand(paths) -> list[Path]:
+    """Files given directly, and the files of each folder given, in name order."""
+    return [f for p in paths for f in (sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p])]
 
 
 def _report_targets(clips, report_path: Path) -> dict[Path, Path]:

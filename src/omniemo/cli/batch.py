@@ -36,9 +36,11 @@ CLIPS are files or folders (searched for media files); or give --manifest FILE (
 @click.option("--modalities", default=None, help="Pipeline: video, audio, text or modality names (default: all).")
 @click.option("--workers", type=POSITIVE, default=1, show_default=True, help="Processes (local) or actors (ray).")
 @click.option("--no-evidence", is_flag=True, help="Leave the evidence record out of each row (smaller files).")
+@click.option("--adapt-corpus", is_flag=True,
+              help="Pipeline: the clips were recorded the same way (one corpus or session): centre the voice on their mean.")
 @with_engine_options
 @with_model_options
-def batch_command(clips, manifest, out_dir, labels, backend, fps, modalities, workers, no_evidence, engine, ray_address,
+def batch_command(clips, manifest, out_dir, labels, backend, fps, modalities, workers, no_evidence, adapt_corpus, engine, ray_address,
                   num_cpus_per_worker, num_gpus_per_worker, **model_kw) -> None:
     from omniemo.data.datasets import DatasetError
     from omniemo.eval.batch import BatchConfig, run_batch
@@ -59,7 +61,8 @@ def batch_command(clips, manifest, out_dir, labels, backend, fps, modalities, wo
     config = BatchConfig(out_dir=str(out_dir), clips=[str(c) for c in clips], manifest=str(manifest) if manifest else None,
                          model=backend, labels=labels, model_options=options, engine=engine, workers=workers,
                          ray_address=ray_address, num_cpus_per_worker=num_cpus_per_worker,
-                         num_gpus_per_worker=num_gpus_per_worker, with_evidence=not no_evidence)
+                         num_gpus_per_worker=num_gpus_per_worker, with_evidence=not no_evidence,
+                         adapt_corpus=adapt_corpus)
     try:
         with quiet_native_stderr() as stderr, TerminalBar(stderr, "batch") as bar:
             summary = run_batch(config, progress=bar)

@@ -139,6 +139,8 @@ def datasets_toy(out_dir, n_train, n_test, seed) -> None:
 @click.option("--modalities", default=None, help="Limit the pipeline to: video, audio, text or modality names.")
 @click.option("--enroll-speakers", is_flag=True,
               help="Pipeline: normalise the voice per speaker with all of that speaker's clips in the run (enrolment; transductive).")
+@click.option("--adapt-corpus", is_flag=True,
+              help="Pipeline: centre the voice on the mean of the run's clips (one recording set; transductive, no labels read).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder: predictions.jsonl, scores.json, run.json, PNGs.")
 @click.option("--name", default=None, help="The run's column in `eval table` (default: the dataset, or the manifest's file name).")
 @click.option("--in-distribution/--out-of-distribution", "in_distribution", default=None,
@@ -147,7 +149,7 @@ def datasets_toy(out_dir, n_train, n_test, seed) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
 def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, model, batch_size, labels, workers,
-               limit, modalities, enroll_speakers, out_dir, name, in_distribution, engine, ray_address,
+               limit, modalities, enroll_speakers, adapt_corpus, out_dir, name, in_distribution, engine, ray_address,
                num_cpus_per_worker, num_gpus_per_worker, as_json, **model_kw) -> None:
     """Score a model on a dataset split: `omniemo eval --dataset NAME --root DIR --out DIR`.
 
@@ -166,7 +168,7 @@ def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, mo
                         workers=workers, limit=limit, dataset_options=dataset_options(fold, modality, channel, perceived),
                         model_options={**({"modalities": modalities} if modalities else {}),
                                        **model_options(model, model_kw)}, batch_size=batch_size,
-                        enroll_speakers=enroll_speakers, name=name, in_distribution=in_distribution, engine=engine,
+                        enroll_speakers=enroll_speakers, adapt_corpus=adapt_corpus, name=name, in_distribution=in_distribution, engine=engine,
                         ray_address=ray_address, num_cpus_per_worker=num_cpus_per_worker,
                         num_gpus_per_worker=num_gpus_per_worker)
     from omniemo.perception.models import quiet_native_stderr

@@ -53,10 +53,12 @@ def train_speech_emotion(ravdess_root, cremad_root, ased_root, urdu_root, out_di
     except ValueError as exc:
         fail(str(exc))
     for held, r in report["leave_one_corpus_out"].items():
-        click.echo(f"held out {held}: single-clip UAR {r['single']['paper']['uar']:.1f}, enrolled {r['enrolled']['paper']['uar']:.1f}")
+        click.echo(f"held out {held}: single-clip UAR {r['single']['paper']['uar']:.1f}, corpus-adapted "
+                   f"{r['corpus']['paper']['uar']:.1f}, enrolled {r['enrolled']['paper']['uar']:.1f}")
     test = report["shipped"]["single"].get("ravdess/test")
     if test:
-        click.echo(f"RAVDESS test 21-24 UAR: single clip {test['paper']['uar']:.1f}, enrolled "
+        click.echo(f"RAVDESS test 21-24 UAR: single clip {test['paper']['uar']:.1f}, corpus-adapted "
+                   f"{report['shipped']['corpus']['ravdess/test']['paper']['uar']:.1f}, enrolled "
                    f"{report['shipped']['enrolled']['ravdess/test']['paper']['uar']:.1f}")
     click.echo(f"wrote {out_dir}/speech_emotion.npz and MODEL_CARD.md")
 

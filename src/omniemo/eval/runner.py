@@ -39,6 +39,9 @@ class EvalConfig:
     # pipeline only: the voice model is normalised per speaker with all of that speaker's clips in the evaluated
     # items (enrolment; transductive, as the speech model's "enrolled" figures)
     enroll_speakers: bool = False
+    # pipeline only: the voice model is centred on the mean of the evaluated clips (adaptation to a recording set;
+    # transductive, as the speech model's "corpus" figures; unlabelled: no label is read)
+    adapt_corpus: bool = False
     name: str | None = None  # the run's column in `eval table` (default: the dataset, or the manifest's name)
     engine: str = "local"  # local (this machine: one process or a pool of ``workers``) or ray (Ray Data)
     ray_address: str | None = None  # a running Ray cluster (default: start Ray on this machine)
@@ -60,6 +63,26 @@ def speaker_clips(items: list[Item]) -> dict[str, list[str]]:
     return groups
 
 
+def corpus_profile(items: list[Item]):
+    """The voice profile of a whole run (adaptation), made once here: a clear error before any clip if too few
+    clips have speech, and the workers share it instead of each reading the clips again."""
+    from omniemo.perception.models import quiet_native_stderr
+    from omniemo.perception.speech_emotion import adapt_clips
+
+    with quiet_native_stderr():
+        return adapt_clips([i.path for i in items])
+
+
+def _predictors(config: EvalConfig, items: list[Item]) -> Predictors:
+    if (config.enroll_speakers or config.adapt_corpus) and config.model != "pipeline":
+        raise ValueError("--enroll-speakers and --adapt-corpus are cue-pipeline options; the omni models take none")
+    if config.enroll_speakers and config.adapt_corpus:
+        raise ValueError("enrol each speaker or adapt to the whole run, not both")
+    if config.adapt_corpus:
+        return Predictors(config.model, {**config.model_options, "voice_profile": corpus_profile(items)})
+    return Predictors(config.model, config.model_options, speaker_clips(items) if config.enroll_speakers else None)
+
+
 def run_eval(config: EvalConfig, progress: Callable[[int, int], None] | None = None) -> dict:
     spec = get_dataset(config.dataset)
     labels = config.labels or spec.labels
@@ -76,9 +99,7 @@ def run_eval(config: EvalConfig, progress: Callable[[int, int], None] | None = N
     out = Path(config.out_dir)
     check_writable(out, directory=True)
     out.mkdir(parents=True, exist_ok=True)
-    if config.enroll_speakers and config.model != "pipeline":
-        raise ValueError("enrolment (--enroll-speakers) is a cue-pipeline option; the omni models take none")
-    predictors = Predictors(config.model, config.model_options, speaker_clips(items) if config.enroll_speakers else None)
+    predictors = _predictors(config, items)
     ran = run_into(out / PREDICTIONS, items, predictors, labels, engine=config.engine, workers=config.workers,
                    batch_size=config.batch_size, ray_address=config.ray_address,
                    num_cpus_per_worker=config.num_cpus_per_worker, num_gpus_per_worker=config.num_gpus_per_worker,

@@ -69,20 +69,21 @@ def extract_cues(
     modalities: str | tuple[str, ...] | None = None,
     progress: Callable[[float, float], None] | None = None,
     keep_keyframes: bool = False,
-    speaker=None,
+    voice_profile=None,
 ) -> Evidence:
     """Measure every requested modality of ``path``. Raises a MediaError if the file cannot be read at all.
 
-    ``speaker``: a SpeakerProfile from ``speech_emotion.enroll_clips`` (several clips of the same speaker);
-    the voice emotion then uses the speaker-normalised model instead of the single-clip one.
+    ``voice_profile``: a VoiceProfile from ``speech_emotion.enroll_clips`` (several clips of the same speaker) or
+    ``speech_emotion.adapt_clips`` (clips recorded the same way); the voice emotion then uses the model variant
+    normalised that way instead of the single-clip one.
     """
     fps = validate_fps(fps)
     wanted = parse_modalities(modalities) if not isinstance(modalities, tuple) else modalities
     with quiet_native_stderr():  # the native models' log lines stay out of a library user's terminal
-        return _extract(path, fps, wanted, progress, keep_keyframes, speaker)
+        return _extract(path, fps, wanted, progress, keep_keyframes, voice_profile)
 
 
-def _extract(path, fps, wanted, progress, keep_keyframes, speaker) -> Evidence:
+def _extract(path, fps, wanted, progress, keep_keyframes, voice_profile) -> Evidence:
     info = probe(path)
     evidence = Evidence(clip=info.to_dict(), settings={"fps": fps, "body_fps": min(fps, BODY_FPS),
                                                          "modalities": list(wanted), "max_side": MAX_SIDE})
@@ -97,7 +98,7 @@ def _extract(path, fps, wanted, progress, keep_keyframes, speaker) -> Evidence:
     heard = Evidence(clip={"notes": []}, settings=evidence.settings)
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="omniemo-audio") as pool:
-        audio_job = pool.submit(_audio, path, info, audio_wanted, heard, speaker) if audio_wanted else None
+        audio_job = pool.submit(_audio, path, info, audio_wanted, heard, voice_profile) if audio_wanted else None
         if video_wanted:
             if info.has_video:
                 _video(path, info, fps, video_wanted, evidence, progress, keep_keyframes)
@@ -326,7 +327,7 @@ def _pulse_report(path, times, main):
     return ModalityReport(PRESENT, model=m, summary=summary), [cue]
 
 
-def _audio(path, info, wanted, evidence: Evidence, speaker=None):
+def _audio(path, info, wanted, evidence: Evidence, voice_profile=None):
     if not info.has_audio:
         for m in wanted:
             evidence.modalities[m] = ModalityReport(ABSENT, reason="the file has no audio track")
@@ -352,7 +353,7 @@ def _audio(path, info, wanted, evidence: Evidence, speaker=None):
         evidence.modalities["voice"], cues = _voice_report(measured)
         evidence.cues += cues
         t0 = time.perf_counter()
-        emotion, why_not = _voice_emotion(clip.audio, measured["speech_spans"], speaker)
+        emotion, why_not = _voice_emotion(clip.audio, measured["speech_spans"], voice_profile)
         if emotion is not None:
             evidence.cues.append(emotion)
             evidence.modalities["voice"].summary["emotion_probabilities"] = emotion.detail["probabilities"]
@@ -366,7 +367,7 @@ def _audio(path, info, wanted, evidence: Evidence, speaker=None):
         evidence.timings["words"] = round(time.perf_counter() - t0, 3)
 
 
-def _voice_emotion(audio: np.ndarray, speech, speaker=None) -> tuple[Cue | None, str | None]:
+def _voice_emotion(audio: np.ndarray, speech, voice_profile=None) -> tuple[Cue | None, str | None]:
     """(the speech-emotion cue, or None with the reason): the model on each detected utterance, aggregated."""
     from omniemo.perception import speech_emotion
 
@@ -374,7 +375,7 @@ def _voice_emotion(audio: np.ndarray, speech, speaker=None) -> tuple[Cue | None,
         model = speech_emotion.default_model()
     except FileNotFoundError:
         return None, "the speech-emotion weights are not installed"
-    heard = speech_emotion.segment_emotions(audio, speech, model, speaker)
+    heard = speech_emotion.segment_emotions(audio, speech, model, voice_profile)
     if heard is None:
         seconds = sum(b - a for a, b in speech)
         return None, (f"{seconds:.1f} s of detected speech is too little for a voice emotion "
@@ -382,7 +383,7 @@ def _voice_emotion(audio: np.ndarray, speech, speaker=None) -> tuple[Cue | None,
     probs = heard.probabilities
     top = int(np.argmax(probs))
     detail = {"probabilities": {label: round(float(p), 4) for label, p in zip(model.labels, probs)},
-              "variant": f"enrolled speaker ({speaker.clips} clips)" if speaker else "single clip",
+              "variant": voice_profile.describe() if voice_profile else "single clip",
               "segments": heard.segments, "speech_seconds": round(heard.speech_seconds, 2)}
     if heard.damped:
         detail["damped"] = (f"only {heard.speech_seconds:.1f} s of speech: pulled towards uniform "
