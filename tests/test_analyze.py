@@ -165,12 +165,12 @@ def test_enrolment_uses_the_speaker_normalised_voice_model(ravdess_speech):
     single = get_predictor("pipeline", modalities="audio").predict(files[0], "ravdess")
     enrolled = get_predictor("pipeline", modalities="audio", enroll=files[1:12]).predict(files[0], "ravdess")
     assert single.evidence.cue("voice.emotion").detail["variant"] == "single clip"
-    assert enrolled.evidence.cue("voice.emotion").detail["variant"] == "enrolled speaker (11 clips)"
+    assert enrolled.evidence.cue("voice.emotion").detail["variant"] == "enrolled with the speaker (11 clips)"
     assert single.probabilities != enrolled.probabilities
     result = CliRunner().invoke(main, ["analyze", str(files[0]), "--labels", "ravdess", "--modalities", "audio",
                                        "--enroll", str(files[1]), "--enroll", str(files[2]), "--json"])
     assert result.exit_code == 0, result.output
-    assert "enrolled speaker (2 clips)" in result.stdout
+    assert "enrolled with the speaker (2 clips)" in result.stdout
 
 
 def test_adaptation_centres_the_voice_on_a_recording_set(ravdess_speech, tmp_path):
@@ -178,6 +178,7 @@ def test_adaptation_centres_the_voice_on_a_recording_set(ravdess_speech, tmp_pat
     adapted = get_predictor("pipeline", modalities="audio", adapt=files[1:8]).predict(files[0], "ravdess")
     cue = adapted.evidence.cue("voice.emotion")
     assert cue.detail["variant"] == "adapted to a recording set (7 clips)"
+    assert "The voice model, adapted to a recording set (7 clips), hears" in adapted.output
     single = get_predictor("pipeline", modalities="audio").predict(files[0], "ravdess")
     assert single.probabilities != adapted.probabilities
     # a folder works, an unreadable file in it is skipped, and too few clips with speech is a clear error

@@ -138,7 +138,7 @@ class VoiceProfile:
         return "enrolled" if self.scope == "speaker" else "corpus"
 
     def describe(self) -> str:
-        return (f"enrolled speaker ({self.clips} clips)" if self.scope == "speaker"
+        return (f"enrolled with the speaker ({self.clips} clips)" if self.scope == "speaker"
                 else f"adapted to a recording set ({self.clips} clips)")
 
 

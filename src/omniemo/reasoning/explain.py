@@ -140,7 +140,10 @@ def voice_sentences(ev: Evidence) -> list[dict]:
     emotion = ev.cue("voice.emotion")
     if emotion:
         probs = sorted(emotion.detail["probabilities"].items(), key=lambda kv: -kv[1])
-        text = f"The voice model hears {probs[0][0]} ({probs[0][1]:.2f})"
+        variant = emotion.detail.get("variant", "single clip")
+        # read against the speaker's or the recording set's own mean: the sentence says so
+        model = "The voice model" if variant == "single clip" else f"The voice model, {variant},"
+        text = f"{model} hears {probs[0][0]} ({probs[0][1]:.2f})"
         if probs[1][1] >= 0.15:
             text += f", then {probs[1][0]} ({probs[1][1]:.2f})"
         segments = emotion.detail.get("segments", [])
