@@ -269,3 +269,22 @@ def test_the_recogniser_forgets_its_kept_encoder_pass_on_request():
     assert model.encode(window) is first  # kept: language, transcript and translation share one pass
     model.forget()
     assert model.encode(window) is not first
+
+
+def test_adaptation_reads_a_spread_of_a_large_set(monkeypatch):
+    import omniemo.perception.speech_emotion as se
+
+    seen = {}
+
+    def fake_features(paths, skip_unreadable=False, enough=None):
+        seen.update(order=list(paths), skip=skip_unreadable, enough=enough)
+        return [np.full(len(default_model().global_mean), float(i)) for i in range(7)]
+
+    monkeypatch.setattr(se, "_speech_features", fake_features)
+    paths = [f"clip-{i:03d}.wav" for i in range(250)]
+    profile = se.adapt_clips(paths)
+    assert profile.scope == "corpus" and profile.clips == 7 and np.allclose(profile.mean, 3.0)
+    first = seen["order"][: se.MAX_ADAPT_CLIPS]
+    assert first[0] == paths[0] and first[-1] == paths[-1] and len(set(first)) == se.MAX_ADAPT_CLIPS
+    assert sorted(seen["order"]) == paths  # the rest follow, for when clips without speech leave too few
+    assert seen["skip"] and seen["enough"] == se.MAX_ADAPT_CLIPS

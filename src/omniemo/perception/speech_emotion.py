@@ -238,14 +238,17 @@ def segment_emotions(audio: np.ndarray, spans: list[list[float]], model: SpeechE
     return VoiceEmotion(mixed / mixed.sum(), rows, speech_seconds, trust < 1.0)
 
 
-def _speech_features(paths, skip_unreadable: bool = False) -> list[np.ndarray]:
-    """Features of each clip with enough speech (any media files with audio); the others are skipped, and with
-    ``skip_unreadable`` so are files that cannot be decoded (otherwise their MediaError is raised)."""
+def _speech_features(paths, skip_unreadable: bool = False, enough: int | None = None) -> list[np.ndarray]:
+    """Features of each clip with enough speech (any media files with audio), up to ``enough`` of them; the
+    others are skipped, and with ``skip_unreadable`` so are files that cannot be decoded (otherwise their
+    MediaError is raised)."""
     from omniemo.media import MediaError, load_clip
     from omniemo.perception.voice import speech_spans
 
-    collected = []
+    collected: list[np.ndarray] = []
     for path in paths:
+        if enough is not None and len(collected) >= enough:
+            break
         try:
             audio = load_clip(path, sampling=None).audio
         except MediaError:
@@ -268,12 +271,14 @@ def enroll_clips(paths, model: SpeechEmotionModel | None = None) -> VoiceProfile
 
 
 def adapt_clips(paths, model: SpeechEmotionModel | None = None) -> VoiceProfile:
-    """A recording set's profile from clips recorded the same way (any speakers and emotions); at most
-    ``MAX_ADAPT_CLIPS`` of them are read, spread evenly over the given order."""
+    """A recording set's profile from clips recorded the same way (any speakers and emotions): the first
+    ``MAX_ADAPT_CLIPS`` with speech, read in an order spread evenly over the given one (so a sorted corpus
+    contributes every part of itself), the rest only where clips without speech left too few."""
     paths = list(paths)
-    if len(paths) > MAX_ADAPT_CLIPS:
-        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, MAX_ADAPT_CLIPS).round().astype(int)]
-    collected = _speech_features(paths, skip_unreadable=True)  # one bad file in a corpus is not the corpus
+    spread = set(np.linspace(0, len(paths) - 1, min(len(paths), MAX_ADAPT_CLIPS)).round().astype(int).tolist())
+    order = [paths[i] for i in sorted(spread)] + [p for i, p in enumerate(paths) if i not in spread]
+    # one bad file in a corpus is not the corpus: unreadable files are skipped
+    collected = _speech_features(order, skip_unreadable=True, enough=MAX_ADAPT_CLIPS)
     if len(collected) < MIN_ADAPT_CLIPS:
         raise ValueError(f"adapting to a recording set needs at least {MIN_ADAPT_CLIPS} clips with "
                          f"{MIN_SPEECH_SECONDS} s of speech; got {len(collected)} of {len(paths)}")
