@@ -13,8 +13,9 @@ also sees ``augment`` copies of each clip through other rooms, microphones, nois
 What the run reports (scores.json, MODEL_CARD.md):
 
 - leave one corpus out: train on three corpora (all their speakers), test on every clip of the fourth, one
-  clip alone (``single``) and normalised by speaker (``enrolled``): the figure that says how the model does on
-  a user's recordings. The design (encoder, layers, pooling, augmentation, regularisation) was chosen on this
+  clip alone (``single``), centred on the held-out corpus's own mean (``corpus``: every training corpus is
+  centred on its own) and normalised by speaker (``enrolled``): the figures that say how the model does on a
+  user's recordings. The design (encoder, layers, pooling, augmentation, regularisation) was chosen on this
   protocol over the held-out corpora's non-test speakers, never on a test split;
 - the shipped model: trained on the train speakers of all four, temperature-scaled on their dev speakers,
   scored once on the test speakers (RAVDESS 21-24, CREMA-D dev, ASED 56-65, URDU's test speakers);
