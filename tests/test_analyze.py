@@ -175,10 +175,10 @@ def test_enrolment_uses_the_speaker_normalised_voice_model(ravdess_speech):
 
 def test_adaptation_centres_the_voice_on_a_recording_set(ravdess_speech, tmp_path):
     files = sorted(ravdess_speech.glob("03-01-0[2-8]-01-01-01-2[34].flac"))
-    adapted = get_predictor("pipeline", modalities="audio", adapt=files[1:8]).predict(files[0], "ravdess")
+    adapted = get_predictor("pipeline", modalities="audio", adapt=files[1:12]).predict(files[0], "ravdess")
     cue = adapted.evidence.cue("voice.emotion")
-    assert cue.detail["variant"] == "adapted to a recording set (7 clips)"
-    assert "The voice model, adapted to a recording set (7 clips), hears" in adapted.output
+    assert cue.detail["variant"] == "adapted to a recording set (11 clips)"
+    assert "The voice model, adapted to a recording set (11 clips), hears" in adapted.output
     single = get_predictor("pipeline", modalities="audio").predict(files[0], "ravdess")
     assert single.probabilities != adapted.probabilities
     # a folder works, an unreadable file in it is skipped, and too few clips with speech is a clear error
@@ -191,7 +191,7 @@ def test_adaptation_centres_the_voice_on_a_recording_set(ravdess_speech, tmp_pat
                                        "--adapt", str(folder)])
     assert result.exit_code != 0 and "adaptation" in result.output and "got 3 of 4" in result.output
     with pytest.raises(ValueError, match="not both"):
-        get_predictor("pipeline", enroll=files[1:3], adapt=files[1:8])
+        get_predictor("pipeline", enroll=files[1:3], adapt=files[1:12])
 
 
 def test_report_charts_and_cue_chips(crema_predictions):

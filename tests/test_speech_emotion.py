@@ -20,28 +20,28 @@ from omniemo.perception.voice import speech_spans
 def test_shipped_model_loads_and_predicts(ravdess_speech):
     model = default_model()
     assert model.labels == LABELS and model.card["licence"].startswith("CC BY-NC-SA")
-    files = sorted(ravdess_speech.glob("03-01-*-21.flac"))[:6]
+    files = sorted(ravdess_speech.glob("03-01-*-21.flac"))[:10]
     feats = []
     for f in files:
         audio = load_clip(f, sampling=None).audio
         feats.append(clip_features(audio, speech_spans(audio)))
     single = model.predict_proba(np.vstack(feats))
-    assert single.shape == (6, 8) and np.allclose(single.sum(axis=1), 1)
+    assert single.shape == (10, 8) and np.allclose(single.sum(axis=1), 1)
     enrolled = model.predict_proba(feats[0], speaker=model.enroll(feats))
     assert enrolled.shape == (8,) and enrolled.sum() == pytest.approx(1)
     with pytest.raises(ValueError):
         model.enroll(feats[:1])
     adapted = model.predict_proba(np.vstack(feats), speaker=model.adapt(feats))
-    assert adapted.shape == (6, 8) and np.allclose(adapted.sum(axis=1), 1)
-    with pytest.raises(ValueError, match="at least 5 clips"):
-        model.adapt(feats[:4])
+    assert adapted.shape == (10, 8) and np.allclose(adapted.sum(axis=1), 1)
+    with pytest.raises(ValueError, match="at least 10 clips"):
+        model.adapt(feats[:9])
 
 
 def test_adaptation_removes_what_a_recording_set_shares():
     # a constant offset on every clip of a set (its room, microphone, language) changes single-clip answers
     # but not adapted ones: the set's mean carries it
     model = default_model()
-    x = np.random.default_rng(0).normal(size=(8, len(model.global_mean))) * model.global_std + model.global_mean
+    x = np.random.default_rng(0).normal(size=(12, len(model.global_mean))) * model.global_std + model.global_mean
     offset = 0.8 * model.global_std * np.sign(np.random.default_rng(1).normal(size=len(model.global_mean)))
     np.testing.assert_allclose(model.predict_proba(x + offset, speaker=model.adapt(list(x + offset))),
                                model.predict_proba(x, speaker=model.adapt(list(x))), atol=1e-9)
@@ -278,12 +278,12 @@ def test_adaptation_reads_a_spread_of_a_large_set(monkeypatch):
 
     def fake_features(paths, skip_unreadable=False, enough=None):
         seen.update(order=list(paths), skip=skip_unreadable, enough=enough)
-        return [np.full(len(default_model().global_mean), float(i)) for i in range(7)]
+        return [np.full(len(default_model().global_mean), float(i)) for i in range(12)]
 
     monkeypatch.setattr(se, "_speech_features", fake_features)
     paths = [f"clip-{i:03d}.wav" for i in range(250)]
     profile = se.adapt_clips(paths)
-    assert profile.scope == "corpus" and profile.clips == 7 and np.allclose(profile.mean, 3.0)
+    assert profile.scope == "corpus" and profile.clips == 12 and np.allclose(profile.mean, 5.5)
     first = seen["order"][: se.MAX_ADAPT_CLIPS]
     assert first[0] == paths[0] and first[-1] == paths[-1] and len(set(first)) == se.MAX_ADAPT_CLIPS
     assert sorted(seen["order"]) == paths  # the rest follow, for when clips without speech leave too few
