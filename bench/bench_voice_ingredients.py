@@ -125,7 +125,7 @@ class Protocol:
 
     def run(self, names=("m2", "m3", "m4", "eg"), classifier="linear", aug_weight=1.0, degraded=False, l2=0.05,
             block_norm=False, balanced_stats=False, corpus_directions=0, shrinkage=0.6, worst_corpus_rounds=0,
-            pca=0, corpus_centred=False) -> dict:
+            pca=0, corpus_centred=False, test_time_copy=False) -> dict:
         from omniemo.perception.expression import log_softmax
         from omniemo.train.speech_emotion import CORPORA, balanced_weights, corpus_centre, fit_masked_softmax
 
@@ -169,6 +169,8 @@ class Protocol:
                     weights = weights * np.array([scale.get(c, 1.0) for c in cc])
                     w, b = fit_masked_softmax(project(z)[keep], yy[keep], allowed[keep], weights[keep], l2)
                 score = zt @ w.T + b
+                if test_time_copy:  # the clip's augmented copy read too, log-probabilities summed
+                    score = log_softmax(score) + log_softmax(project((xa[test] - mean) / std) @ w.T + b)
             if classifier == "per-block":  # one softmax per feature block, log-probabilities summed
                 score, start = 0.0, 0
                 for n_ in names:
@@ -287,6 +289,7 @@ VARIANTS = {
     "+ standard deviations of layers 2-4": {"names": ("m2", "m3", "m4", "s2", "s3", "s4", "eg")},
     "each corpus centred on its own mean, the held-out one too (transductive: the `corpus` variant)": {"corpus_centred": True},
     "corpus-centred, no augmentation": {"corpus_centred": True, "aug_weight": 0.0},
+    "test time: the clip and its augmented copy, log-probabilities summed": {"test_time_copy": True},
     "degraded held-out clips: shipped design": {"degraded": True},
     "degraded held-out clips: corpus-centred": {"degraded": True, "corpus_centred": True},
     "degraded held-out clips: no augmentation": {"degraded": True, "aug_weight": 0.0},
