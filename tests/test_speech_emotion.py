@@ -27,11 +27,11 @@ def test_shipped_model_loads_and_predicts(ravdess_speech):
         feats.append(clip_features(audio, speech_spans(audio)))
     single = model.predict_proba(np.vstack(feats))
     assert single.shape == (10, 8) and np.allclose(single.sum(axis=1), 1)
-    enrolled = model.predict_proba(feats[0], speaker=model.enroll(feats))
+    enrolled = model.predict_proba(feats[0], profile=model.enroll(feats))
     assert enrolled.shape == (8,) and enrolled.sum() == pytest.approx(1)
     with pytest.raises(ValueError):
         model.enroll(feats[:1])
-    adapted = model.predict_proba(np.vstack(feats), speaker=model.adapt(feats))
+    adapted = model.predict_proba(np.vstack(feats), profile=model.adapt(feats))
     assert adapted.shape == (10, 8) and np.allclose(adapted.sum(axis=1), 1)
     with pytest.raises(ValueError, match="at least 10 clips"):
         model.adapt(feats[:9])
@@ -43,8 +43,8 @@ def test_adaptation_removes_what_a_recording_set_shares():
     model = default_model()
     x = np.random.default_rng(0).normal(size=(12, len(model.global_mean))) * model.global_std + model.global_mean
     offset = 0.8 * model.global_std * np.sign(np.random.default_rng(1).normal(size=len(model.global_mean)))
-    np.testing.assert_allclose(model.predict_proba(x + offset, speaker=model.adapt(list(x + offset))),
-                               model.predict_proba(x, speaker=model.adapt(list(x))), atol=1e-9)
+    np.testing.assert_allclose(model.predict_proba(x + offset, profile=model.adapt(list(x + offset))),
+                               model.predict_proba(x, profile=model.adapt(list(x))), atol=1e-9)
     assert not np.allclose(model.predict_proba(x + offset), model.predict_proba(x), atol=1e-3)
 
 

@@ -70,7 +70,8 @@ def analyze_command(clips, labels, backend, fps, modalities, as_json, report_pat
             predictor = get_predictor(backend, fps=fps, modalities=modalities, timeline=with_timeline,
                                       keep_keyframes=report_path is not None, **options)
     except (MediaError, ValueError) as exc:
-        fail(f"{'enrolment' if enroll_files else 'adaptation' if adapt_files else 'setup'}: {exc}" if backend == "pipeline" else str(exc))
+        what = "enrolment" if enroll_files else "adaptation" if adapt_files else None
+        fail(f"{what}: {exc}" if what else str(exc))
     except RuntimeError as exc:  # CheckpointError: the folder or one of its parts cannot be used
         fail(str(exc))
     failed = 0

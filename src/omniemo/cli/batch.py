@@ -40,8 +40,8 @@ CLIPS are files or folders (searched for media files); or give --manifest FILE (
               help="Pipeline: the clips were recorded the same way (one corpus or session): centre the voice on their mean.")
 @with_engine_options
 @with_model_options
-def batch_command(clips, manifest, out_dir, labels, backend, fps, modalities, workers, no_evidence, adapt_corpus, engine, ray_address,
-                  num_cpus_per_worker, num_gpus_per_worker, **model_kw) -> None:
+def batch_command(clips, manifest, out_dir, labels, backend, fps, modalities, workers, no_evidence, adapt_corpus, engine,
+                  ray_address, num_cpus_per_worker, num_gpus_per_worker, **model_kw) -> None:
     from omniemo.data.datasets import DatasetError
     from omniemo.eval.batch import BatchConfig, run_batch
     from omniemo.files import OutputError

@@ -168,8 +168,9 @@ def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, mo
                         workers=workers, limit=limit, dataset_options=dataset_options(fold, modality, channel, perceived),
                         model_options={**({"modalities": modalities} if modalities else {}),
                                        **model_options(model, model_kw)}, batch_size=batch_size,
-                        enroll_speakers=enroll_speakers, adapt_corpus=adapt_corpus, name=name, in_distribution=in_distribution, engine=engine,
-                        ray_address=ray_address, num_cpus_per_worker=num_cpus_per_worker,
+                        enroll_speakers=enroll_speakers, adapt_corpus=adapt_corpus, name=name,
+                        in_distribution=in_distribution, engine=engine, ray_address=ray_address,
+                        num_cpus_per_worker=num_cpus_per_worker,
                         num_gpus_per_worker=num_gpus_per_worker)
     from omniemo.perception.models import quiet_native_stderr
 

@@ -75,7 +75,9 @@ def run_batch(config: BatchConfig, progress=None) -> dict:
 
     if config.adapt_corpus and config.model != "pipeline":
         raise ValueError("--adapt-corpus is a cue-pipeline option; the omni models take none")
-    options = {**config.model_options, "voice_profile": corpus_profile(items)} if config.adapt_corpus else config.model_options
+    options = dict(config.model_options)
+    if config.adapt_corpus:
+        options["voice_profile"] = corpus_profile(items)
     ran = run_into(out / RESULTS, items, Predictors(config.model, options), config.labels, kind="analysis",
                    engine=config.engine, workers=config.workers, ray_address=config.ray_address,
                    num_cpus_per_worker=config.num_cpus_per_worker, num_gpus_per_worker=config.num_gpus_per_worker,

@@ -189,14 +189,14 @@ class SpeechEmotionModel:
             raise ValueError(f"adapting to a recording set needs at least {MIN_ADAPT_CLIPS} clips; got {len(stack)}")
         return VoiceProfile(stack.mean(axis=0), self.global_std, len(stack), "corpus")
 
-    def predict_proba(self, features: np.ndarray, speaker: VoiceProfile | None = None) -> np.ndarray:
-        """Calibrated probabilities over ``labels`` for one feature vector or a batch (rows); ``speaker``: a
-        speaker's or a recording set's profile, or None for a clip alone."""
+    def predict_proba(self, features: np.ndarray, profile: VoiceProfile | None = None) -> np.ndarray:
+        """Calibrated probabilities over ``labels`` for one feature vector or a batch (rows); ``profile``: a
+        speaker's or a recording set's, or None for a clip alone."""
         x = np.atleast_2d(features)
-        if speaker is None:
+        if profile is None:
             variant, z = "single", (x - self.global_mean) / self.global_std
         else:
-            variant, z = speaker.variant, (x - speaker.mean) / speaker.std
+            variant, z = profile.variant, (x - profile.mean) / profile.std
         w, b = self.weights[variant]
         logits = (z @ w.T + b) / self.temperature[variant]
         logits -= logits.max(axis=1, keepdims=True)
@@ -216,7 +216,7 @@ class VoiceEmotion:
 
 
 def segment_emotions(audio: np.ndarray, spans: list[list[float]], model: SpeechEmotionModel | None = None,
-                     speaker: VoiceProfile | None = None) -> VoiceEmotion | None:
+                     profile: VoiceProfile | None = None) -> VoiceEmotion | None:
     """The voice emotion of a recording of any length, from its detected speech; None without enough speech."""
     model = model or default_model()
     speech_seconds = float(sum(b - a for a, b in spans))
@@ -227,7 +227,7 @@ def segment_emotions(audio: np.ndarray, spans: list[list[float]], model: SpeechE
     for start, end in pieces:
         chunk = audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]
         inside = [[max(a, start) - start, min(b, end) - start] for a, b in spans if b > start and a < end]
-        p = model.predict_proba(clip_features(chunk, inside), speaker=speaker)
+        p = model.predict_proba(clip_features(chunk, inside), profile=profile)
         rows.append({"start": round(start, 2), "end": round(end, 2),
                      "probabilities": {lab: round(float(v), 4) for lab, v in zip(model.labels, p)}})
         weights.append((end - start) * float(p.max()))  # longer and more certain utterances count more
