@@ -4,8 +4,8 @@
 
 The validation faces of `omniemo train face-expression` (FER2013 public test; the 15 % of RAF-DB train set
 aside by file name before training), cropped as the pipeline crops a video frame (Face Mesh eye alignment,
-else the image), from ../shared/data: our nets read the 48 x 48 crop, the wheel models the 200 x 200 one. Per model: WAR, UAR, recall per class, and milliseconds per face
-(1 thread). Results: bench/out/face.json.
+else the image), from ../shared/data: our nets read the 48 x 48 crop, the wheel models the 200 x 200 one. Per
+model: WAR, UAR, recall per class, and milliseconds per face (1 thread). Results: bench/out/face.json.
 """
 
 from __future__ import annotations

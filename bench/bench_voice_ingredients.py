@@ -1,4 +1,4 @@
-"""What each voice-model ingredient does on corpora it never heard: the README's ingredient table, second and third parts.
+"""What each voice-model ingredient does on corpora it never heard: the README's ingredient table, later parts.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_voice_ingredients.py [--cache bench/out/voice-ingredients.npz]
 
@@ -127,7 +127,7 @@ class Protocol:
             block_norm=False, balanced_stats=False, corpus_directions=0, shrinkage=0.6, worst_corpus_rounds=0,
             pca=0, corpus_centred=False, test_time_copy=False) -> dict:
         from omniemo.perception.expression import log_softmax
-        from omniemo.train.speech_emotion import CORPORA, balanced_weights, corpus_centre, fit_masked_softmax
+        from omniemo.train.speech_emotion import CORPORA, balanced_weights, by_group, fit_masked_softmax
 
         def view(x):
             parts = [x[:, columns(n)] for n in names]
@@ -152,7 +152,7 @@ class Protocol:
             z = (stack - mean) / std
             zt = ((xa if degraded else xc)[test] - mean) / std
             if corpus_centred:  # each training corpus, and the held-out one, on its own mean (the `corpus` variant)
-                z, zt = corpus_centre(stack, cc) / std, (zt - zt.mean(axis=0))
+                z, zt = by_group(stack, cc, spread=False) / std, (zt - zt.mean(axis=0))
             project = _projector(z, cc, yy, corpus_directions)
             weights = balanced_weights(cc, yy) * np.r_[np.ones(n), np.full(n, aug_weight)]
             keep = weights > 0
@@ -188,19 +188,23 @@ class Protocol:
                 lda_score = np.full((len(zt), len(self.labels)), -1e9)
                 lda_score[:, lda.classes_] = lda.decision_function(zt)
                 score = lda_score if classifier == "lda" else log_softmax(score) + log_softmax(lda_score)
-            classes = [self.labels.index(lab) for lab in self.get_labelset(held).labels]
-            can = [k for k in classes if k in set(yy[keep])]
-            predicted = np.array(can)[np.argmax(score[:, can], axis=1)]
-            scored = can if held == "ravdess" else classes
-            out[held] = round(100 * float(np.mean([np.mean(predicted[self.y[test] == k] == k) for k in scored])), 1)
+            out[held] = round(self.held_out_uar(held, set(yy[keep]), self.y[test], score), 1)
         values = list(out.values())
         out["mean"], out["worst"] = round(float(np.mean(values)), 1), min(values)
         return out
 
+    def held_out_uar(self, held: str, trained: set, truth: np.ndarray, score: np.ndarray) -> float:
+        """UAR of the argmax over the held-out corpus's classes the training data had; RAVDESS over those only
+        (calm and surprise are in no other corpus), the others over all of theirs."""
+        classes = [self.labels.index(lab) for lab in self.get_labelset(held).labels]
+        can = [k for k in classes if k in trained]
+        predicted = np.array(can)[np.argmax(score[:, can], axis=1)]
+        scored = can if held == "ravdess" else classes
+        return 100 * float(np.mean([np.mean(predicted[truth == k] == k) for k in scored if (truth == k).any()]))
 
     def adaptation(self, seed: int = 0) -> dict:
         """Single clip against corpus-centred: all clips, skewed class mixes, means from few clips."""
-        from omniemo.train.speech_emotion import CORPORA, balanced_weights, corpus_centre, fit_masked_softmax
+        from omniemo.train.speech_emotion import CORPORA, balanced_weights, by_group, fit_masked_softmax
 
         rng = np.random.default_rng(seed)
         x, xa = self.clean[:, _shipped_columns()], self.aug[:, _shipped_columns()]
@@ -211,17 +215,13 @@ class Protocol:
             yy, allowed = np.tile(self.y[train], 2), np.tile(self.allowed[train], (2, 1))
             mean, std = stack.mean(0), stack.std(0) + 1e-6
             single = fit_masked_softmax((stack - mean) / std, yy, allowed, balanced_weights(cc, yy), 0.05)
-            centred = fit_masked_softmax(corpus_centre(stack, cc) / std, yy, allowed, balanced_weights(cc, yy), 0.05)
-            classes = [self.labels.index(lab) for lab in self.get_labelset(held).labels]
-            can = [k for k in classes if k in set(yy)]
-            scored = can if held == "ravdess" else classes
+            centred = fit_masked_softmax(by_group(stack, cc, spread=False) / std, yy, allowed,
+                                         balanced_weights(cc, yy), 0.05)
 
             def uar(rows, centre=None):
                 w, b = single if centre is None else centred
                 z = (x[rows] - (mean if centre is None else centre)) / std
-                predicted = np.array(can)[np.argmax((z @ w.T + b)[:, can], axis=1)]
-                truth = self.y[rows]
-                return 100 * float(np.mean([np.mean(predicted[truth == k] == k) for k in scored if (truth == k).any()]))
+                return self.held_out_uar(held, set(yy), self.y[rows], z @ w.T + b)
 
             rows = np.where((self.corpus == held) & (self.split != "test"))[0]
             r = {"single": uar(rows), "centred": uar(rows, x[rows].mean(0))}
@@ -287,7 +287,8 @@ VARIANTS = {
     "layers 2-4 + channel-normalised layers 2-4": {"names": ("m2", "m3", "m4", "c2", "c3", "c4", "eg")},
     "+ Whisper tiny.en states 0-4 (a second encoder)": {"names": ("m2", "m3", "m4", "t0", "t1", "t2", "t3", "t4", "eg")},
     "+ standard deviations of layers 2-4": {"names": ("m2", "m3", "m4", "s2", "s3", "s4", "eg")},
-    "each corpus centred on its own mean, the held-out one too (transductive: the `corpus` variant)": {"corpus_centred": True},
+    "each corpus centred on its own mean, the held-out one too (transductive: the `corpus` variant)":
+        {"corpus_centred": True},
     "corpus-centred, no augmentation": {"corpus_centred": True, "aug_weight": 0.0},
     "test time: the clip and its augmented copy, log-probabilities summed": {"test_time_copy": True},
     "degraded held-out clips: shipped design": {"degraded": True},

@@ -140,7 +140,8 @@ def datasets_toy(out_dir, n_train, n_test, seed) -> None:
 @click.option("--enroll-speakers", is_flag=True,
               help="Pipeline: normalise the voice per speaker with all of that speaker's clips in the run (enrolment; transductive).")
 @click.option("--adapt-corpus", is_flag=True,
-              help="Pipeline: centre the voice on the mean of the run's clips (one recording set; transductive, no labels read).")
+              help="Pipeline: centre the voice on the mean of the run's clips (one recording set; transductive, "
+                   "no labels read).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder: predictions.jsonl, scores.json, run.json, PNGs.")
 @click.option("--name", default=None, help="The run's column in `eval table` (default: the dataset, or the manifest's file name).")
 @click.option("--in-distribution/--out-of-distribution", "in_distribution", default=None,

@@ -47,7 +47,8 @@ TARGET_DBFS = -23.0  # every utterance is brought to this RMS level before featu
 MAX_SEGMENT_SECONDS = 6.0  # longer speech is split: the model was trained on 1-6 s utterances
 MIN_SEGMENT_SECONDS = 0.4
 MIN_SPEECH_SECONDS = 0.5  # less detected speech than this: no voice emotion
-MIN_ADAPT_CLIPS = 10  # a mean of fewer clips is mostly their emotions (from 5 or 10 clips, CREMA-D held out lost 2-3 points)
+# a mean of fewer clips is mostly their emotions (from 5 or 10 clips, held-out CREMA-D lost 2-3 points)
+MIN_ADAPT_CLIPS = 10
 MAX_ADAPT_CLIPS = 100  # 50 clips already came within 2 points of a whole corpus; more is reading every clip twice
 FULL_CONFIDENCE_SECONDS = 1.5  # below this much speech the distribution is pulled towards uniform
 

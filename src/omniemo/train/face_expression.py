@@ -114,7 +114,6 @@ def _crop_worker(job: tuple[str, int]) -> tuple[str, np.ndarray, bool]:
     from omniemo.perception.expression import align, eye_centres
 
     path, out_size = job
-
     if "mesh" not in _MESH:
         from mediapipe.python.solutions import face_mesh
 
@@ -134,10 +133,12 @@ def _crop_worker(job: tuple[str, int]) -> tuple[str, np.ndarray, bool]:
         h, w = framed.shape[:2]
         points = np.array([[p.x * w, p.y * h] for p in result.multi_face_landmarks[0].landmark])
         return path, align(grey, *eye_centres(points), size=out_size), True
-    return path, cv2.resize(grey[pad:pad + size, pad:pad + size], (out_size, out_size), interpolation=cv2.INTER_AREA), False
+    box = grey[pad:pad + size, pad:pad + size]
+    return path, cv2.resize(box, (out_size, out_size), interpolation=cv2.INTER_AREA), False
 
 
-def prepare_crops(rows: list[dict], config: FaceExpressionConfig, size: int = INPUT_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def prepare_crops(rows: list[dict], config: FaceExpressionConfig,
+                  size: int = INPUT_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """(crops (N, size, size) uint8, aligned (N,) bool) in the order of ``rows``, through the cache (one file per
     size: the cache's name, with ``.SIZE`` before the extension for sizes other than 48)."""
     cache = Path(config.cache) if config.cache else None
@@ -151,7 +152,8 @@ def prepare_crops(rows: list[dict], config: FaceExpressionConfig, size: int = IN
     if todo:
         start = time.perf_counter()
         with ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for done, (path, crop, aligned) in enumerate(pool.map(_crop_worker, [(p, size) for p in todo], chunksize=64), 1):
+            jobs = [(p, size) for p in todo]
+            for done, (path, crop, aligned) in enumerate(pool.map(_crop_worker, jobs, chunksize=64), 1):
                 cached[path] = (crop, aligned)
                 if done % 5000 == 0:
                     print(f"crops: {done}/{len(todo)} ({time.perf_counter() - start:.0f} s)", flush=True)
@@ -370,7 +372,8 @@ def train(config: FaceExpressionConfig) -> dict:
                               {s: y[idx] for s, idx in val_sets.items()}, config.seed)
 
 
-def expert_crops(rows: list[dict], val_sets: dict[str, np.ndarray], config: FaceExpressionConfig) -> dict[str, np.ndarray]:
+def expert_crops(rows: list[dict], val_sets: dict[str, np.ndarray],
+                 config: FaceExpressionConfig) -> dict[str, np.ndarray]:
     """{set: its validation faces as the wheel models read them}: the same framing at ``EXPERT_INPUT_SIZE``
     (one pass over all the sets: one pool, one cache write)."""
     wide, _ = prepare_crops([rows[i] for idx in val_sets.values() for i in idx], config, EXPERT_INPUT_SIZE)
@@ -378,7 +381,8 @@ def expert_crops(rows: list[dict], val_sets: dict[str, np.ndarray], config: Face
     return dict(zip(val_sets, np.split(wide, ends[:-1])))
 
 
-def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_expert_crops: dict, val_truth: dict, seed: int) -> dict:
+def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_expert_crops: dict, val_truth: dict,
+                       seed: int) -> dict:
     """Test-time flip or not, temperature, the product with the wheel models, the scores beside them, the weights
     file and the card. ``val_logits[flip][set]``: the model's (the mean over ``report["nets"]``) raw logits on each
     validation set, without (False) and with (True) the mirrored test-time copy; ``val_expert_crops[set]``: its
@@ -526,8 +530,8 @@ def model_card(report: dict) -> str:
         "",
         "## Validation (the same faces for every model, %)",
         "",
-        f"Our nets read the {INPUT_SIZE} x {INPUT_SIZE} crop; the wheel models read the same framing made at {EXPERT_INPUT_SIZE} x"
-        f" {EXPERT_INPUT_SIZE} (facex's input size), as in the pipeline.",
+        f"Our nets read the {INPUT_SIZE} x {INPUT_SIZE} crop; the wheel models read the same framing made at"
+        f" {EXPERT_INPUT_SIZE} x {EXPERT_INPUT_SIZE} (facex's input size), as in the pipeline.",
         "",
         "| set | model | WAR | UAR | " + " | ".join(CLASSES) + " |",
         "|---|---|---|---|" + "---|" * len(CLASSES),

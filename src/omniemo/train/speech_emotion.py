@@ -216,21 +216,15 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, allowed: np.ndarray) -> f
     return best
 
 
-def speaker_normalise(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-    """Each speaker's features z-scored with that speaker's own statistics (enrolment)."""
+def by_group(x: np.ndarray, groups: np.ndarray, spread: bool = True) -> np.ndarray:
+    """Each group's features on its own statistics: z-scored (``spread``; a speaker: enrolment) or only centred
+    on its own mean (a corpus: adaptation to a recording set)."""
     out = np.empty_like(x)
-    for s in np.unique(speakers):
-        rows = speakers == s
-        out[rows] = (x[rows] - x[rows].mean(axis=0)) / (x[rows].std(axis=0) + 1e-6)
-    return out
-
-
-def corpus_centre(x: np.ndarray, corpora: np.ndarray) -> np.ndarray:
-    """Each corpus's features minus that corpus's own mean (adaptation to a recording set)."""
-    out = np.empty_like(x)
-    for c in np.unique(corpora):
-        rows = corpora == c
+    for g in np.unique(groups):
+        rows = groups == g
         out[rows] = x[rows] - x[rows].mean(axis=0)
+        if spread:
+            out[rows] /= x[rows].std(axis=0) + 1e-6
     return out
 
 
@@ -295,10 +289,9 @@ def train(config: SpeechEmotionConfig) -> dict:
         if variant == "single":
             z = (stack - mean) / std
         elif variant == "corpus":
-            z = corpus_centre(stack, cc) / std
+            z = by_group(stack, cc, spread=False) / std
         else:
-            z = np.vstack([speaker_normalise(clean[rows], speakers[rows])]
-                          + [speaker_normalise(a[rows], speakers[rows]) for a in augmented])
+            z = np.vstack([by_group(clean[rows], speakers[rows])] + [by_group(a[rows], speakers[rows]) for a in augmented])
         w, b = fit_masked_softmax(z, yy, aa, balanced_weights(cc, yy), config.l2)
         return w, b, mean, std
 
@@ -307,8 +300,8 @@ def train(config: SpeechEmotionConfig) -> dict:
         if variant == "single":
             return (clean[rows] - mean) / std
         if variant == "corpus":
-            return corpus_centre(clean[rows], corpus[rows]) / std
-        return speaker_normalise(clean[rows], speakers[rows])
+            return by_group(clean[rows], corpus[rows], spread=False) / std
+        return by_group(clean[rows], speakers[rows])
 
     # 1. leave one corpus out
     loco: dict = {}
@@ -386,7 +379,7 @@ def previous_model(items, legacy, corpus, split, speakers, y, present, config) -
     train_rows, dev_rows = home & (split == "train"), home & (split == "dev")
     known = {LABELS[k] for k in np.unique(y[train_rows])}
     mean, std = x[train_rows].mean(axis=0), x[train_rows].std(axis=0) + 1e-6
-    spaces = {"single": (x - mean) / std, "enrolled": speaker_normalise(x, speakers)}
+    spaces = {"single": (x - mean) / std, "enrolled": by_group(x, speakers)}
     out: dict = {}
     for variant, z in spaces.items():
         best = None
