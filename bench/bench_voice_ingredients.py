@@ -125,7 +125,7 @@ class Protocol:
 
     def run(self, names=("m2", "m3", "m4", "eg"), classifier="linear", aug_weight=1.0, degraded=False, l2=0.05,
             block_norm=False, balanced_stats=False, corpus_directions=0, shrinkage=0.6, worst_corpus_rounds=0,
-            pca=0, corpus_centred=False, test_time_copy=False) -> dict:
+            pca=0, corpus_centred=False, test_time_copy=False, centred_training=False) -> dict:
         from omniemo.perception.expression import log_softmax
         from omniemo.train.speech_emotion import CORPORA, balanced_weights, by_group, fit_masked_softmax
 
@@ -153,6 +153,9 @@ class Protocol:
             zt = ((xa if degraded else xc)[test] - mean) / std
             if corpus_centred:  # each training corpus, and the held-out one, on its own mean (the `corpus` variant)
                 z, zt = by_group(stack, cc, spread=False) / std, (zt - zt.mean(axis=0))
+            if centred_training:  # trained corpus-centred; one clip read against the training corpora's mean of means
+                centre = np.mean([stack[cc == c].mean(axis=0) for c in np.unique(cc)], axis=0)
+                z, zt = by_group(stack, cc, spread=False) / std, ((xa if degraded else xc)[test] - centre) / std
             project = _projector(z, cc, yy, corpus_directions)
             weights = balanced_weights(cc, yy) * np.r_[np.ones(n), np.full(n, aug_weight)]
             keep = weights > 0
@@ -291,6 +294,7 @@ VARIANTS = {
         {"corpus_centred": True},
     "corpus-centred, no augmentation": {"corpus_centred": True, "aug_weight": 0.0},
     "test time: the clip and its augmented copy, log-probabilities summed": {"test_time_copy": True},
+    "trained corpus-centred, one clip read against the training corpora's mean": {"centred_training": True},
     "degraded held-out clips: shipped design": {"degraded": True},
     "degraded held-out clips: corpus-centred": {"degraded": True, "corpus_centred": True},
     "degraded held-out clips: no augmentation": {"degraded": True, "aug_weight": 0.0},

@@ -82,3 +82,13 @@ def test_bad_inputs():
         score(["sad"], [], "dfew")
     with pytest.raises(ValueError, match="protocol"):
         score(["sad"], ["sad"], "dfew", protocol="lenient")
+
+
+def test_expected_calibration_error():
+    from omniemo.eval.metrics import expected_calibration_error
+
+    # answers stated at 0.8 and right 8 times in 10: calibrated; stated at 0.9 and right half the time: 0.4 off
+    assert expected_calibration_error(np.full(10, 0.8), np.arange(10) < 8) == pytest.approx(0.0)
+    assert expected_calibration_error(np.full(10, 0.9), np.arange(10) < 5) == pytest.approx(0.4)
+    # two bins, weighted by their share of the answers
+    assert expected_calibration_error([0.25, 0.25, 0.95, 0.95], [0, 0, 1, 1]) == pytest.approx(0.5 * 0.25 + 0.5 * 0.05)

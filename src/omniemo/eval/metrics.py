@@ -121,3 +121,12 @@ def bootstrap_intervals(truth: np.ndarray, pred: np.ndarray, k: int, rounds: int
         return (float(lo), float(hi))
 
     return interval(war), interval(uar)
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Mean |accuracy - confidence| over equal-width confidence bins, weighted by the share of answers in each
+    (0-1): how far the stated probability of the answer is from how often such answers are right."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    return float(sum(abs(correct[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
+                     for b in range(bins) if (which == b).any()))

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from omniemo import files
-from omniemo.eval.metrics import score
+from omniemo.eval.metrics import expected_calibration_error, score
 from omniemo.reasoning.fusion import MIN_FLOOR, PRIOR_FLOORS, PRIOR_WEIGHTS, WEIGHTS_FILE, with_floor
 
 MODALITIES = tuple(PRIOR_WEIGHTS)  # face, voice, text
@@ -99,9 +99,7 @@ def summary(rows: list[FusionRow], weights: dict[str, float], floors: dict[str, 
     pred = [r.labels[int(np.argmax(lp))] for r, lp in zip(rows, logp)]
     confidence = np.array([float(np.exp(lp.max())) for lp in logp])
     correct = np.array([t == p for t, p in zip(truth, pred)])
-    bins = np.minimum((confidence * 10).astype(int), 9)
-    ece = sum(abs(correct[bins == b].mean() - confidence[bins == b].mean()) * (bins == b).mean()
-              for b in range(10) if (bins == b).any())
+    ece = expected_calibration_error(confidence, correct)
     # runs may answer in different label sets: score over their union (UAR: mean recall of the classes present)
     scores = score(truth, pred, ",".join(sorted({lab for r in rows for lab in r.labels})), bootstrap=0)
     return {"n": len(rows), "nll": round(nll(rows, weights, floors), 4), "accuracy": round(100 * scores.war, 2),
@@ -182,7 +180,8 @@ def card(report: dict) -> str:
         "an inverse temperature of its modality inside the product. `omniemo train fusion` chose the weights below",
         "by maximum a posteriori on `omniemo eval` runs of labelled clips: the summed negative log-likelihood of the",
         f"true labels plus a Gaussian prior (sd {report['prior_sd']}) around the prior weights. Modalities not fitted keep",
-        "their prior weight.",
+        "their prior weight" + ("." if report["fitted"] else
+                                 " (none was fitted in this run: the runs score the shipped weights; the notes say why)."),
         "",
         "Each modality's distribution is first mixed with a uniform floor, `(1 - f) p + f / K`, so that no modality's",
         "near-zero probability can veto a label the others support; the floors are fitted the same way (prior sd",
