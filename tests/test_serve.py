@@ -68,6 +68,33 @@ def test_routes_and_a_job_end_to_end(wav):
         assert client.get("/v1/analyses/not-a-job").status_code == 404
 
 
+def test_an_adapted_server_reads_every_voice_against_its_recording_set(wav):
+    """`serve --adapt`: the profile is read once, by the server, and every worker's predictor gets it."""
+    import numpy as np
+
+    from omniemo.perception.speech_emotion import VoiceProfile
+
+    profile = VoiceProfile(np.zeros(4), np.ones(4), 12, "corpus")
+    with _client(voice_profile=profile) as client:
+        assert client.get("/v1/models").json()["voice_adaptation"] == "adapted to a recording set (12 clips)"
+        job = _wait(client, _upload(client, wav).json()["id"])
+        assert job["status"] == "done"
+        assert job["result"]["reasoning"][0]["text"].endswith("the voice adapted to a recording set (12 clips)")
+    with _client() as client:
+        assert client.get("/v1/models").json()["voice_adaptation"] is None
+
+
+def test_serve_adapt_refuses_too_few_clips_before_starting(tmp_path, wav):
+    from click.testing import CliRunner
+
+    from omniemo.cli import main
+
+    for i in range(3):
+        shutil.copy(wav, tmp_path / f"{i}.wav")
+    result = CliRunner().invoke(main, ["serve", "--adapt", str(tmp_path), "--port", "1"])
+    assert result.exit_code == 2 and "adaptation" in result.output and "10 clips" in result.output
+
+
 def test_token_is_required_and_checked(wav):
     with _client(token="s3cret") as client:
         assert client.get("/v1/analyses").status_code == 401

@@ -14,6 +14,7 @@ from omniemo.cli.common import (
     EXIT_BAD_INPUT,
     FPS,
     Progress,
+    expand_paths,
     fail,
     model_options,
     with_model_options,
@@ -60,7 +61,7 @@ def analyze_command(clips, labels, backend, fps, modalities, as_json, report_pat
             parse_modalities(modalities)
     except (ValueError, OutputError) as exc:
         fail(str(exc))
-    enroll_files, adapt_files = _expand(enroll), _expand(adapt)
+    enroll_files, adapt_files = expand_paths(enroll), expand_paths(adapt)
     options = {k: v for k, v in (("enroll", enroll_files), ("adapt", adapt_files)) if v}
     if backend != "pipeline" and (report_path or with_timeline or enroll_files or adapt_files):
         fail("--report, --timeline, --enroll and --adapt work with the cue pipeline (--backend pipeline) only")
@@ -107,11 +108,6 @@ def analyze_command(clips, labels, backend, fps, modalities, as_json, report_pat
                     click.echo(f"  {row['start']:6.1f}-{row['end']:6.1f} s  {row['label'] or '-'}", err=True)
     if failed:
         sys.exit(EXIT_BAD_INPUT)
-
-
-def _expand(paths) -> list[Path]:
-    """Files given directly, and the files of each folder given, in name order."""
-    return [f for p in paths for f in (sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p])]
 
 
 def _report_targets(clips, report_path: Path) -> dict[Path, Path]:

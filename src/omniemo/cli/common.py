@@ -16,6 +16,11 @@ AI_ACT_NOTE = (
 EXIT_BAD_INPUT = 2
 
 
+def expand_paths(paths) -> list[Path]:
+    """Files given directly, and the files of each folder given, in name order."""
+    return [f for p in paths for f in (sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p])]
+
+
 def fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from omniemo.cli.common import AI_ACT_NOTE, FiniteFloat, fail
+from omniemo.cli.common import AI_ACT_NOTE, FiniteFloat, expand_paths, fail
 
 
 @click.command("serve", help=f"""Serve analysis over HTTP: an API (docs at /docs) and a web page at /.
@@ -31,14 +31,31 @@ route then requires as `Authorization: Bearer TOKEN`.
 @click.option("--ttl-s", type=FiniteFloat(0.0, 365 * 86_400.0), default=24 * 3600.0, show_default=True,
               help="Finished jobs and their files are deleted after this long.")
 @click.option("--cors", default=None, help="Allow this browser origin (CORS is off by default).")
-def serve_command(host, port, workers, token, max_upload_mb, max_duration_s, queue_size, state, ttl_s, cors) -> None:
+@click.option("--adapt", "adapt", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Clips recorded the way the served clips will be (repeat, or a folder; 10 or more, any speakers and "
+                   "emotions): the voice model of every analysis centres on their mean, read once at start.")
+def serve_command(host, port, workers, token, max_upload_mb, max_duration_s, queue_size, state, ttl_s, cors,
+                  adapt) -> None:
     import uvicorn
 
+    from omniemo.media import MediaError
     from omniemo.serve import ServeSettings, create_app
 
     token = token or os.environ.get("OMNIEMO_TOKEN") or None
+    voice_profile = None
+    if adapt:  # read once here, not in each worker: every worker gets the same profile
+        from omniemo.perception.models import quiet_native_stderr
+        from omniemo.perception.speech_emotion import adapt_clips
+
+        try:
+            with quiet_native_stderr():
+                voice_profile = adapt_clips(expand_paths(adapt))
+        except (MediaError, ValueError) as exc:
+            fail(f"adaptation: {exc}")
+        click.echo(f"voice model {voice_profile.describe()}", err=True)
     settings = ServeSettings(host=host, port=port, workers=workers, token=token, max_upload_mb=max_upload_mb,
-                             max_duration_s=max_duration_s, queue=queue_size, state=state, ttl_s=ttl_s, cors=cors)
+                             max_duration_s=max_duration_s, queue=queue_size, state=state, ttl_s=ttl_s, cors=cors,
+                             voice_profile=voice_profile)
     try:
         app = create_app(settings)
     except ValueError as exc:

@@ -49,6 +49,7 @@ class ServeSettings:
     cors: str | None = None
     factory: str = "omniemo.serve.jobs:pipeline_predictor"
     warm: bool = True
+    voice_profile: object | None = None  # a VoiceProfile (``--adapt``): every analysis reads the voice against it
 
 
 def is_loopback(host: str) -> bool:
@@ -94,6 +95,7 @@ class ModelsView(BaseModel):
     omni_backends: list[dict]
     workers: int
     workers_ready: int
+    voice_adaptation: str | None = None  # "adapted to a recording set (N clips)" when served with --adapt
 
 
 class Health(BaseModel):
@@ -124,7 +126,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def lifespan(app: FastAPI):
         for job in store.unfinished():  # a restart: what was running is lost, say so
             store.update(job.id, status="failed", error="the server restarted before this analysis finished")
-        holder["pool"] = WorkerPool(store, settings.workers, settings.queue, settings.factory, settings.warm)
+        holder["pool"] = WorkerPool(store, settings.workers, settings.queue, settings.factory, settings.warm,
+                                    settings.voice_profile)
         stop = threading.Event()
         janitor = threading.Thread(target=_expire, args=(store, settings.ttl_s, stop), daemon=True)
         janitor.start()
@@ -220,8 +223,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/v1/models", response_model=ModelsView, dependencies=[Depends(authorised)])
     def models():
+        profile = settings.voice_profile
         return ModelsView(pipeline=_pipeline_models(), omni_backends=[], workers=settings.workers,
-                          workers_ready=pool().ready)
+                          workers_ready=pool().ready, voice_adaptation=profile.describe() if profile else None)
 
     @app.get("/", response_class=HTMLResponse)
     def page():

@@ -126,14 +126,16 @@ class JobStore:
 
 # --- the worker processes ---------------------------------------------------------------------------------
 
-def pipeline_predictor(options: dict):
-    """The predictor a job runs with: the CPU cue pipeline, or an omni backend (``backend`` + its options)."""
+def pipeline_predictor(options: dict, voice_profile=None):
+    """The predictor a job runs with: the CPU cue pipeline (reading the voice against the server's
+    ``voice_profile``, if any), or an omni backend (``backend`` + its options)."""
     from omniemo.predictor import get_predictor
 
     backend = options.get("backend", "pipeline")
     if backend == "pipeline":
         return get_predictor("pipeline", fps=options.get("fps", 5.0), modalities=options.get("modalities"),
-                             timeline=bool(options.get("timeline")), keep_keyframes=bool(options.get("report")))
+                             timeline=bool(options.get("timeline")), keep_keyframes=bool(options.get("report")),
+                             voice_profile=voice_profile)
     return get_predictor(backend, **options.get("backend_options", {}))
 
 
@@ -154,7 +156,7 @@ def warm_up() -> None:
     ExpressionModel()
 
 
-def worker_main(index: int, tasks, results, factory_spec: str, warm: bool) -> None:
+def worker_main(index: int, tasks, results, factory_spec: str, warm: bool, voice_profile=None) -> None:
     from omniemo.media import MediaError
     from omniemo.perception.models import quiet_native_stderr
     from omniemo.workers import die_with_parent
@@ -183,7 +185,7 @@ def worker_main(index: int, tasks, results, factory_spec: str, warm: bool) -> No
             try:
                 predictor = cache.get(key)
                 if predictor is None:
-                    predictor = cache[key] = factory(options)
+                    predictor = cache[key] = factory(options, voice_profile)
                 predictor.progress = progress
                 prediction = predictor.predict(path, options.get("labels", "dfew"))
                 result = prediction.to_dict()
@@ -205,8 +207,9 @@ class WorkerPool:
     """``workers`` processes behind a queue of at most ``queue_size`` waiting jobs."""
 
     def __init__(self, store: JobStore, workers: int = 1, queue_size: int = 8,
-                 factory: str = "omniemo.serve.jobs:pipeline_predictor", warm: bool = True):
+                 factory: str = "omniemo.serve.jobs:pipeline_predictor", warm: bool = True, voice_profile=None):
         self.store, self.queue_size, self.factory, self.warm = store, queue_size, factory, warm
+        self.voice_profile = voice_profile  # pickled to each worker process once, at its start
         self.context = multiprocessing.get_context("spawn")
         self.results = self.context.Queue()
         self.pending: collections.deque[str] = collections.deque()
@@ -218,7 +221,8 @@ class WorkerPool:
 
     def _start(self, index: int) -> dict:
         tasks = self.context.Queue(maxsize=1)
-        process = self.context.Process(target=worker_main, args=(index, tasks, self.results, self.factory, self.warm),
+        process = self.context.Process(target=worker_main,
+                                       args=(index, tasks, self.results, self.factory, self.warm, self.voice_profile),
                                        daemon=True, name=f"omniemo-worker-{index}")
         process.start()
         return {"process": process, "tasks": tasks, "job": None, "ready": False}
