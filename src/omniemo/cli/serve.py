@@ -44,12 +44,10 @@ def serve_command(host, port, workers, token, max_upload_mb, max_duration_s, que
     token = token or os.environ.get("OMNIEMO_TOKEN") or None
     voice_profile = None
     if adapt:  # read once here, not in each worker: every worker gets the same profile
-        from omniemo.perception.models import quiet_native_stderr
         from omniemo.perception.speech_emotion import adapt_clips
 
         try:
-            with quiet_native_stderr():
-                voice_profile = adapt_clips(expand_paths(adapt))
+            voice_profile = adapt_clips(expand_paths(adapt))
         except (MediaError, ValueError) as exc:
             fail(f"adaptation: {exc}")
         click.echo(f"voice model {voice_profile.describe()}", err=True)

@@ -66,11 +66,9 @@ def speaker_clips(items: list[Item]) -> dict[str, list[str]]:
 def corpus_profile(items: list[Item]):
     """The voice profile of a whole run (adaptation), made once here: a clear error before any clip if too few
     clips have speech, and the workers share it instead of each reading the clips again."""
-    from omniemo.perception.models import quiet_native_stderr
     from omniemo.perception.speech_emotion import adapt_clips
 
-    with quiet_native_stderr():
-        return adapt_clips([i.path for i in items])
+    return adapt_clips([i.path for i in items])
 
 
 def _predictors(config: EvalConfig, items: list[Item]) -> Predictors:

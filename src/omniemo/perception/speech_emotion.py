@@ -244,21 +244,23 @@ def _speech_features(paths, skip_unreadable: bool = False, enough: int | None = 
     others are skipped, and with ``skip_unreadable`` so are files that cannot be decoded (otherwise their
     MediaError is raised)."""
     from omniemo.media import MediaError, load_clip
+    from omniemo.perception.models import quiet_native_stderr
     from omniemo.perception.voice import speech_spans
 
     collected: list[np.ndarray] = []
-    for path in paths:
-        if enough is not None and len(collected) >= enough:
-            break
-        try:
-            audio = load_clip(path, sampling=None).audio
-        except MediaError:
-            if not skip_unreadable:
-                raise
-            continue
-        spans = speech_spans(audio) if audio.size >= SAMPLE_RATE // 2 else []
-        if sum(b - a for a, b in spans) >= MIN_SPEECH_SECONDS:
-            collected.append(clip_features(audio, spans))
+    with quiet_native_stderr():  # the native models' log lines stay out of the terminal, as in extract_cues
+        for path in paths:
+            if enough is not None and len(collected) >= enough:
+                break
+            try:
+                audio = load_clip(path, sampling=None).audio
+            except MediaError:
+                if not skip_unreadable:
+                    raise
+                continue
+            spans = speech_spans(audio) if audio.size >= SAMPLE_RATE // 2 else []
+            if sum(b - a for a, b in spans) >= MIN_SPEECH_SECONDS:
+                collected.append(clip_features(audio, spans))
     return collected
 
 
