@@ -205,3 +205,20 @@ def test_report_charts_and_cue_chips(crema_predictions):
     silent_pitch = SimpleNamespace(series={"times": [0.0, 0.05, 0.1], "pitch_hz": [float("nan")] * 3,
                                            "loudness": [0.1, 0.2, 0.1]})
     assert _voice_plot(silent_pitch, [[0.0, 0.1]]).startswith("data:image/png;base64,")
+
+
+def test_a_photograph_gets_no_claim_about_movement_or_time(crema_samples, tmp_path):
+    import cv2
+
+    from omniemo.media.decode import iter_frames
+
+    _, frame = next(iter(iter_frames(crema_samples / "1001_DFA_HAP_XX.flv", "fps:5")))
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    p = get_predictor("pipeline").predict(photo, "cremad")
+    assert p.evidence.clip["num_frames"] == 1 and p.missing_modalities == ["voice", "words"]
+    assert verify(p.reasoning, p.evidence, p.fusion) == []
+    think = p.output.split("</think>")[0]
+    assert " s," not in think and " s." not in think and "0.0-" not in think  # no time span in a still image
+    assert "stays mostly still" not in think and "resting positions" not in think
+    assert "One still image: whether the body moves cannot be read." in think

@@ -37,23 +37,31 @@ def _absent(ev: Evidence, modality: str, text: str) -> list[dict] | None:
     return [{"text": f"{text} ({report.reason}).", "cues": [], "spans": [], "missing": modality}]
 
 
+def still_image(ev: Evidence) -> bool:
+    """One frame (a photograph): there is no moment to compare with and no movement, so no claim about either."""
+    return ev.clip.get("num_frames") == 1
+
+
 def face_sentences(ev: Evidence) -> list[dict]:
     missing = _absent(ev, "face", "No face could be read")
     if missing is not None:
         return missing
     out = []
+    still = still_image(ev)
     expressions = sorted((c for c in ev.cues_of("face") if c.name.startswith("expression.")), key=lambda c: -c.value)
     top = expressions[0]
     name = top.name.split(".", 1)[1]
     text = f"The face reads mostly as {name} (mean probability {top.value:.2f})"
-    if top.spans:
+    if top.spans and not still:
         text += f", the leading expression at {fmt_spans(top.spans)}"
     second = expressions[1]
     cited = [top]
     if second.value >= 0.15:
         text += f"; {second.name.split('.', 1)[1]} follows ({second.value:.2f})"
         cited.append(second)
-    out.append(_sentence(text + ".", cited, top.spans))
+    out.append(_sentence(text + ".", cited, [] if still else top.spans))
+    if still:  # the brows or mouth are measured against the face's own calmer moments, which one image lacks
+        return out
     active = [c for c in ev.cues_of("face") if c.name in DESCRIPTORS and c.spans and not c.name.startswith("head_")]
     active.sort(key=lambda c: -sum(b - a for a, b in c.spans))
     if active:
@@ -61,9 +69,9 @@ def face_sentences(ev: Evidence) -> list[dict]:
         out.append(_sentence("Against the face's own calmer moments: " + "; ".join(parts) + ".", active[:3],
                              [s for c in active[:3] for s in c.spans[:2]]))
     else:
-        still = [c for c in ev.cues_of("face") if c.name in ("brow_raise", "brow_furrow", "lip_corner_pull", "mouth_opening")]
-        if still:
-            out.append(_sentence("Brows, lip corners and mouth stay close to their resting positions throughout.", still))
+        calm = [c for c in ev.cues_of("face") if c.name in ("brow_raise", "brow_furrow", "lip_corner_pull", "mouth_opening")]
+        if calm:
+            out.append(_sentence("Brows, lip corners and mouth stay close to their resting positions throughout.", calm))
     head = [c for c in ev.cues_of("face") if c.name.startswith("head_") and c.spans]
     if head:
         out.append(_sentence(f"The head is {head[0].detail['active_means'].replace('head ', '')} at {fmt_spans(head[0].spans, 2)}.",
@@ -96,6 +104,8 @@ def body_sentences(ev: Evidence) -> list[dict]:
     if active:
         parts = [f"{c.detail['active_means']} at {fmt_spans(c.spans, 2)}" for c in active[:3]]
         return [_sentence("Body: " + "; ".join(parts) + ".", active[:3], [s for c in active[:3] for s in c.spans[:2]])]
+    if still_image(ev):
+        return [_sentence("One still image: whether the body moves cannot be read.", ev.cues_of("body")[:1])]
     energy = ev.cue("body.motion_energy")
     return [_sentence("The body stays mostly still: no gesturing, hand-to-face or lean stood out.",
                       [c for c in ev.cues_of("body") if c.id != "body.neck_length"][:4] or [energy])]
