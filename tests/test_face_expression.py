@@ -61,16 +61,16 @@ def test_one_blurred_frame_does_not_flip_the_reading():
     assert np.isnan(smoothed[7]).all()
 
 
-def _synthetic_faces(root):
+def _synthetic_faces(root, seed=0, shade=90):
     """A face set: a bright mouth bar up (happy) or down (sad) on a grey oval; no landmarks are found, so the
     recipe's fallback (the image itself) is what gets trained on. 36 train + 12 publictest images."""
     import cv2
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     rows = ["file,split,label"]
     for i in range(48):
         label = "happy" if i % 2 else "sad"
-        image = np.full((48, 48, 3), 90, np.uint8)
+        image = np.full((48, 48, 3), shade, np.uint8)
         cv2.ellipse(image, (24, 24), (16, 20), 0, 0, 360, (170, 170, 170), -1)
         y = 30 if label == "happy" else 36
         cv2.line(image, (16, y), (32, 66 - y), (250, 250, 250), 2)
@@ -218,3 +218,46 @@ def test_facex_reads_a_steady_face_every_other_frame_and_a_moved_face_anew():
         assert len(analyzer(moved)) == 1 and len(calls) == 3  # frame 3's reading was fresh, but not of this face
     finally:
         analyzer.close()
+
+
+def test_unseen_face_sets_soften_the_shipped_probabilities(tmp_path):
+    """Nets trained on one set alone are read on the other (leave one face set out); the ratio of the temperatures
+    fitted there scales the product's own temperature, which the model applies to what the pipeline reads."""
+    import shutil
+
+    from omniemo.perception.expression import log_softmax, product_of_experts
+    from omniemo.train.face_expression import FaceExpressionConfig, refit, train
+
+    fer = _synthetic_faces(tmp_path / "fer")
+    raf = _synthetic_faces(tmp_path / "raf", seed=1, shade=60)  # another "set": darker, other noise
+    shutil.copy(raf / "labels.csv", raf / "all.csv")
+    (raf / "labels.csv").write_text((raf / "all.csv").read_text().replace(",publictest,", ",train,"))
+    small = {"cache": tmp_path / "crops.npz", "epochs": 1, "batch_size": 16, "width": 8, "workers": 1, "threads": 1}
+    train(FaceExpressionConfig(fer2013_root=fer, out_dir=tmp_path / "fer-only", **small))
+    train(FaceExpressionConfig(rafdb_root=raf, out_dir=tmp_path / "raf-only", seed=1, **small))
+    config = FaceExpressionConfig(fer2013_root=fer, rafdb_root=raf, out_dir=tmp_path / "both",
+                                  held_out_runs=[tmp_path / "fer-only", tmp_path / "raf-only"], **small)
+    report = train(config)
+    runs = report["held_out"]["runs"]
+    assert {(r["trained_on"], r["read"]) for r in runs} == {("fer2013", "rafdb"), ("rafdb", "fer2013")}
+    ratio = float(np.exp(np.mean([np.log(r["temperature_unseen"] / r["temperature_own"]) for r in runs])))
+    t = report["product_temperature"]
+    assert t["held_out_ratio"] == pytest.approx(ratio) and t["shipped"] == pytest.approx(t["fitted"] * ratio)
+    shipped = json.loads((tmp_path / "both" / "face_expression.json").read_text())
+    assert shipped["product_temperature"] == pytest.approx(t["shipped"])
+    card = (tmp_path / "both" / "FACE_MODEL_CARD.md").read_text()
+    assert "## Faces of a set it never trained on" in card and f"{t['shipped']:.2f} shipped" in card
+    # the model applies it: the product's log-probabilities divided by it, the answer unchanged
+    model = ExpressionModel(tmp_path / "both" / "face_expression.onnx", shipped)
+    crop = np.random.default_rng(2).integers(0, 255, (48, 48)).astype(np.uint8)
+    readings = model.expert_readings(crop)
+    logp = product_of_experts(log_softmax(model.logits(crop[None])[0] / model.temperature), readings, model.weights, model.floor)
+    expected = np.exp(log_softmax(logp / t["shipped"]))
+    assert np.allclose(model(crop, readings), expected) and np.argmax(expected) == np.argmax(logp)
+    # refit keeps the measurement when given the runs again; a run trained on both sets is refused
+    again = refit(FaceExpressionConfig(fer2013_root=fer, rafdb_root=raf, out_dir=tmp_path / "both",
+                                       held_out_runs=[tmp_path / "fer-only", tmp_path / "raf-only"], **small))
+    assert again["product_temperature"]["shipped"] == pytest.approx(t["shipped"])
+    with pytest.raises(ValueError, match="not on one face set alone"):
+        refit(FaceExpressionConfig(fer2013_root=fer, rafdb_root=raf, out_dir=tmp_path / "both",
+                                   held_out_runs=[tmp_path / "both"], **small))

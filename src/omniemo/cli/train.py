@@ -85,8 +85,11 @@ def train_speech_emotion(ravdess_root, cremad_root, ased_root, urdu_root, out_di
 @click.option("--with-net", "with_nets", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="With --refit: add this ONNX net of another run (e.g. another --seed; its scores file beside it) "
               "to the model. Repeatable.")
+@click.option("--held-out-run", "held_out_runs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The --out-dir of a run trained on one face set alone: read on the other set, it measures how much "
+              "softer the shipped probabilities must be on faces unlike the training ones. Repeatable.")
 def train_face_expression(fer2013_root, rafdb_root, out_dir, cache, epochs, batch_size, lr, width, seed, nets, threads,
-                          limit, refit, with_nets) -> None:
+                          limit, refit, with_nets, held_out_runs) -> None:
     """Train the facial-expression model on FER2013 and RAF-DB (CPU, torch), calibrate it, export ONNX + model card.
 
     To update the shipped model: --out-dir src/omniemo/perception/weights.
@@ -97,7 +100,8 @@ def train_face_expression(fer2013_root, rafdb_root, out_dir, cache, epochs, batc
         fail("give --fer2013 and/or --rafdb")
     config = face_expression.FaceExpressionConfig(fer2013_root=fer2013_root, rafdb_root=rafdb_root, out_dir=out_dir, cache=cache,
                                   epochs=epochs, batch_size=batch_size, lr=lr, width=width, seed=seed, nets=nets,
-                                  threads=threads, limit=limit, with_nets=list(with_nets))
+                                  threads=threads, limit=limit, with_nets=list(with_nets),
+                                  held_out_runs=list(held_out_runs))
     if with_nets and not refit:
         fail("--with-net goes with --refit")
     try:

