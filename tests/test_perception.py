@@ -197,3 +197,17 @@ def test_voice_emotion_on_speech_longer_than_the_encoder_window(ravdess_speech):
     assert audio.size > 35 * 16_000  # past Whisper's 30 s window
     probs = default_model().predict_proba(clip_features(audio))
     assert probs.shape == (8,) and probs.sum() == pytest.approx(1.0)
+
+
+def test_models_lent_between_clips_carry_nothing_over(crema_samples):
+    """The face models are built once and lent to each clip: a clip reads the same before and after another."""
+    from omniemo.perception.pipeline import FACE_ANALYZERS
+
+    clip, other = crema_samples / "1001_DFA_SAD_XX.flv", crema_samples / "1001_DFA_HAP_XX.flv"
+    video = ("face", "appearance")
+    first = extract_cues(clip, modalities=video).to_dict()
+    lent = FACE_ANALYZERS._idle[-1]
+    extract_cues(other, modalities=video)
+    again = extract_cues(clip, modalities=video).to_dict()
+    assert FACE_ANALYZERS._idle[-1] is lent  # the same models served all three clips
+    assert first["cues"] == again["cues"] and first["modalities"] == again["modalities"]

@@ -103,6 +103,10 @@ class FaceAnalyzer:
         self.detector.close()
         self.mesh.close()
 
+    def new_clip(self):
+        """Forget the previous clip's faces (the readings reused between frames); the models hold no other state."""
+        self._previous, self._current = [], []
+
     def __call__(self, frame: np.ndarray) -> list[FaceObservation]:
         import cv2
 

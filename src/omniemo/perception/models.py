@@ -218,3 +218,30 @@ def quiet_native_stderr():
                 os.dup2(_QUIET["saved"], 2)
                 os.close(_QUIET["saved"])
                 _QUIET["saved"] = None
+
+
+class IdlePool:
+    """Models that keep no state from one clip to the next (per-frame face detection, static-image Face Mesh,
+    the expression nets, person segmentation), built once per process and lent to one clip at a time. Building
+    their graphs and sessions for every clip cost about 0.1 CPU-seconds a clip, 5 % of a 2 s clip's analysis.
+    ``make()`` builds one; ``lend()`` hands out an idle one (or a new one) and takes it back after the clip; one
+    that raised is closed, never lent again. Pose tracking carries state between frames: it is not pooled."""
+
+    def __init__(self, make):
+        self.make = make
+        self._idle: list = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def lend(self):
+        with self._lock:
+            model = self._idle.pop() if self._idle else None
+        if model is None:
+            model = self.make()
+        try:
+            yield model
+        except BaseException:
+            model.close()
+            raise
+        with self._lock:
+            self._idle.append(model)

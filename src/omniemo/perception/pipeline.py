@@ -5,6 +5,7 @@ Frames are streamed (one held at a time, plus a few key frames), so memory does 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from omniemo.perception.evidence import (
     ModalityReport,
 )
 from omniemo.perception.face import FaceAnalyzer, face_report
-from omniemo.perception.models import quiet_native_stderr
+from omniemo.perception.models import IdlePool, quiet_native_stderr
 from omniemo.perception.spans import active_spans
 
 VIDEO_MODALITIES = ("face", "body", "pulse", "appearance")
@@ -117,12 +118,24 @@ def _extract(path, fps, wanted, progress, keep_keyframes, voice_profile) -> Evid
     return evidence
 
 
+# face detection, Face Mesh on still crops and the expression nets keep nothing between clips: built once, lent
+FACE_ANALYZERS = IdlePool(FaceAnalyzer)
+SEGMENTERS = IdlePool(appearance.Segmenter)
+
+
 def _video(path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes):
+    needs_faces = bool({"face", "pulse", "appearance"} & set(wanted))
+    with FACE_ANALYZERS.lend() if needs_faces else contextlib.nullcontext() as faces:
+        if faces is not None:
+            faces.new_clip()
+        _read_video(faces, path, info, fps, wanted, evidence, progress, keep_keyframes)
+
+
+def _read_video(faces, path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes):
     start = time.perf_counter()
     period = 1.0 / fps
     body_every = max(1, round(fps / BODY_FPS))
-    faces = FaceAnalyzer() if {"face", "pulse", "appearance"} & set(wanted) else None
-    poser = body.PoseAnalyzer() if "body" in wanted else None
+    poser = body.PoseAnalyzer() if "body" in wanted else None  # tracks the body from frame to frame: one per clip
     n_planned = len(FixedRate(fps).plan(info).times)
     key_indices = set(np.linspace(0, n_planned - 1, min(KEYFRAMES, n_planned)).round().astype(int).tolist())
     times, per_frame, keyframes = [], [], {}
@@ -158,9 +171,8 @@ def _video(path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes
                 progress(t, info.duration)
         frame_shape = next(iter(keyframes.values())).shape if keyframes else (info.height or 0, info.width or 0)
     finally:
-        for model in (faces, poser):
-            if model is not None:
-                model.close()
+        if poser is not None:
+            poser.close()
     times = np.asarray(times)
     evidence.timings["decode+face"] = round(time.perf_counter() - start - pose_seconds, 3)
     evidence.timings["face_models"] = round(face_seconds, 3)
@@ -248,14 +260,11 @@ def _appearance_report(keyframes, times, per_frame, main):
     if main is None:
         return ModalityReport(NOT_MEASURABLE, reason="no face to anchor the clothing region",
                               model=appearance.APPEARANCE_MODEL), []
-    seg = appearance.Segmenter()
-    try:
+    with SEGMENTERS.lend() as seg:
         described = []
         for index, frame in sorted(keyframes.items()):
             box = _main_box(main, index)
             described.append((float(times[index]), appearance.describe_frame(frame, seg(frame), np.array(box) if box else None)))
-    finally:
-        seg.close()
     clothing: dict[str, float] = {}
     for _, d in described:
         for c in d.get("clothing", []):
