@@ -168,8 +168,14 @@ def test_images_adapter_reads_both_layouts(tmp_path):
     assert [(i.label, i.split) for i in load_items("images", csv_root)] == [("angry", "test"), ("surprise", "val")]
     assert len(load_items("images", csv_root, "test")) == 1
     (csv_root / "labels.csv").write_text("file,label\na.jpg,banana\n")
-    with pytest.raises(DatasetError, match="labels.csv:2"):
+    with pytest.raises(DatasetError, match="labels.csv:2.*--labels names another set"):
         load_items("images", csv_root)
+    # a set with an emotion the default vocabulary lacks is read with a comma list that names it
+    _image(tmp_path / "posed" / "contempt" / "c.png")
+    _image(tmp_path / "posed" / "happy" / "h.png")
+    with pytest.raises(DatasetError, match="contempt: the folder name is not an emotion of the dfew"):
+        load_items("images", tmp_path / "posed")
+    assert sorted(i.label for i in load_items("images", tmp_path / "posed", labels="happy,contempt")) == ["contempt", "happy"]
 
 
 def test_eval_on_face_images_says_how_each_was_cropped(tmp_path):

@@ -278,6 +278,11 @@ def mer2023_items(root: Path, split: str = "all", labels_csv: str | None = None)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
+def _vocabulary_hint(labelset) -> str:
+    return (f"{', '.join(labelset.labels)}; --labels names another set, e.g. mafw, or a comma list of the set's"
+            " emotions such as happy,sad,contempt")
+
+
 def image_items(root: Path, split: str = "all", labels: str = "dfew") -> list[Item]:
     """Face images: a ``labels.csv`` of ``file,label`` (an optional ``split`` column) under ``root``, or one folder
     per label (``root/happy/*.jpg``). Labels are read in the run's label set (FER2013's seven words are dfew's)."""
@@ -292,14 +297,16 @@ def image_items(root: Path, split: str = "all", labels: str = "dfew") -> list[It
             for number, row in enumerate(reader, 2):
                 label = _label(row["label"], labelset)
                 if label is None:
-                    raise DatasetError(f"{table}:{number}: label {row['label']!r} is not in the {labelset.name} vocabulary")
+                    raise DatasetError(f"{table}:{number}: label {row['label']!r} is not in the {labelset.name} vocabulary"
+                                       f" ({_vocabulary_hint(labelset)})")
                 path = root / row["file"]
                 items.append(Item(row["file"], str(path), label, split=row.get("split") or "all"))
     else:
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
             label = _label(folder.name, labelset)
             if label is None:
-                raise DatasetError(f"{folder}: the folder name is not an emotion of the {labelset.name} vocabulary")
+                raise DatasetError(f"{folder}: the folder name is not an emotion of the {labelset.name} vocabulary"
+                                   f" ({_vocabulary_hint(labelset)})")
             for path in sorted(folder.rglob("*")):
                 if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
                     items.append(Item(str(path.relative_to(root)), str(path), label, split="all"))
@@ -329,7 +336,8 @@ def manifest_items(root: Path, split: str = "all", labels: str = "dfew") -> list
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise DatasetError(f"{path}:{number}: needs JSON with 'path' and 'label' ({exc})") from exc
         if label is None:
-            raise DatasetError(f"{path}:{number}: label {row['label']!r} is not in the {labelset.name} vocabulary")
+            raise DatasetError(f"{path}:{number}: label {row['label']!r} is not in the {labelset.name} vocabulary"
+                               f" ({_vocabulary_hint(labelset)})")
         media = media if media.is_absolute() else path.parent / media
         items.append(Item(str(row.get("id", media.stem)), str(media), label, speaker=row.get("speaker"),
                           split=row.get("split", "all")))
