@@ -267,3 +267,18 @@ def test_unseen_face_sets_soften_the_shipped_probabilities(tmp_path):
     with pytest.raises(ValueError, match="not on one face set alone"):
         refit(FaceExpressionConfig(fer2013_root=fer, rafdb_root=raf, out_dir=tmp_path / "both",
                                    held_out_runs=[tmp_path / "both"], **small))
+
+
+def test_limit_takes_a_seeded_sample_of_every_class(tmp_path):
+    """--limit on a labels.csv sorted by label (as FER2013's is) still sees every class, the same faces each time."""
+    from omniemo.train.face_expression import FaceExpressionConfig, face_images
+
+    root = tmp_path / "sorted"
+    root.mkdir()
+    rows = [f"train/{label}/{i}.png,train,{label}" for label in ("angry", "happy", "sad") for i in range(20)]
+    (root / "labels.csv").write_text("file,split,label\n" + "\n".join(rows) + "\n")
+    config = FaceExpressionConfig(fer2013_root=root, limit=12)
+    picked = face_images(config)
+    assert len(picked) == 12 and {r["label"] for r in picked} == {"angry", "happy", "sad"}
+    assert picked == face_images(config)
+    assert [r["path"] for r in picked] == sorted((r["path"] for r in picked), key=[str(root / x.split(",")[0]) for x in rows].index)

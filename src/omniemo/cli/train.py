@@ -79,7 +79,7 @@ def train_speech_emotion(ravdess_root, cremad_root, ased_root, urdu_root, out_di
 @click.option("--nets", type=click.IntRange(min=1), default=1, show_default=True,
               help="Networks to train (seeds --seed, --seed + 1, ...), shipped as one model: their logits averaged.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Torch threads.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N images per source and split (a quick run).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N images per source and split, a seeded sample of each (a quicker run).")
 @click.option("--refit", is_flag=True, help="Do not train: redo the calibration and the product with the wheel models "
               "for the nets already in --out-dir (their training records are kept).")
 @click.option("--with-net", "with_nets", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),

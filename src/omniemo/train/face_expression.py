@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import multiprocessing
+import random
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
@@ -70,7 +71,7 @@ class FaceExpressionConfig:
     nets: int = 1  # networks trained with seeds seed, seed + 1, ...; shipped as one model, their logits averaged
     workers: int = 2  # processes for the landmark pass
     threads: int = 2  # torch threads for training
-    limit: int | None = None  # at most this many images per source and split (smoke tests)
+    limit: int | None = None  # at most this many images per source and split: a seeded sample (quick or held-out runs)
     with_nets: list[Path] = field(default_factory=list)  # refit only: nets of other runs (seeds) to add to the model
     # runs trained on one face set alone (their out-dirs): read on the other set, they measure how much softer the
     # probabilities must be on faces unlike the training ones (``held_out_shift``)
@@ -97,14 +98,13 @@ def face_images(config: FaceExpressionConfig) -> list[dict]:
                 if source == "rafdb" and zlib.crc32(row["file"].encode()) % 100 < RAF_VALIDATION_PERCENT:
                     split = "validation"  # set aside by file name: the same faces in every run
                 rows.append({"path": str(Path(root) / row["file"]), "source": source, "split": split, "label": row["label"]})
-    if config.limit:
-        kept, seen = [], {}
-        for r in rows:
-            key = (r["source"], r["split"])
-            if seen.get(key, 0) < config.limit:
-                kept.append(r)
-                seen[key] = seen.get(key, 0) + 1
-        rows = kept
+    if config.limit:  # a seeded sample of each source and split, in file order (the files are sorted by label)
+        groups: dict[tuple, list[int]] = {}
+        for i, r in enumerate(rows):
+            groups.setdefault((r["source"], r["split"]), []).append(i)
+        keep = {i for group in groups.values()
+                for i in (random.Random(0).sample(group, config.limit) if len(group) > config.limit else group)}
+        rows = [r for i, r in enumerate(rows) if i in keep]
     if not rows:
         raise ValueError("no face images: give --fer2013 and/or --rafdb")
     return rows
