@@ -282,7 +282,7 @@ def held_out_shift(runs: list[Path], crops: np.ndarray, y: np.ndarray, val_sets:
         for other in unseen:
             yo = y[val_sets[other]]
             t_other = fit_temperature(logits[other], yo)
-            records.append({"run": str(run), "trained_on": own, "read": other, "train_faces": record["data"][trained_on[0]],
+            records.append({"run": run.name, "trained_on": own, "read": other, "train_faces": record["data"][trained_on[0]],
                             "epochs": len(_net_records(record)[0]["history"]), "temperature_own": t_own,
                             "temperature_unseen": t_other, "ratio": t_other / t_own,
                             "own": recall_table(y[val_sets[own]], logits[own].argmax(1)),
