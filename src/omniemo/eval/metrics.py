@@ -130,3 +130,13 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     which = np.minimum((confidence * bins).astype(int), bins - 1)
     return float(sum(abs(correct[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
                      for b in range(bins) if (which == b).any()))
+
+
+def calibration_summary(logp: np.ndarray, y: np.ndarray) -> dict:
+    """NLL, expected calibration error (%), mean stated probability of the answer and accuracy (%) of
+    log-probabilities ``logp`` (N, K) against the true class indices ``y``."""
+    logp, y = np.asarray(logp, float), np.asarray(y)
+    confidence, correct = np.exp(logp.max(axis=1)), logp.argmax(axis=1) == y
+    return {"nll": round(float(-logp[np.arange(len(y)), y].mean()), 3),
+            "ece": round(100 * expected_calibration_error(confidence, correct), 1),
+            "confidence": round(100 * float(confidence.mean()), 1), "accuracy": round(100 * float(correct.mean()), 1)}

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from omniemo import files
+from omniemo.eval.metrics import calibration_summary
 from omniemo.perception.expression import (
     CLASSES,
     CONFIG,
@@ -245,15 +246,6 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(min(grid, key=lambda t: _nll(log_softmax(logits / t), y)))
 
 
-def calibration_figures(logp: np.ndarray, y: np.ndarray) -> dict:
-    """Accuracy, mean stated probability of the answer and expected calibration error (%), and NLL."""
-    from omniemo.eval.metrics import expected_calibration_error
-
-    confidence, answer = np.exp(logp.max(1)), logp.argmax(1)
-    return {"accuracy": round(100 * float(np.mean(answer == y)), 1), "confidence": round(100 * float(confidence.mean()), 1),
-            "ece": round(100 * expected_calibration_error(confidence, answer == y), 1), "nll": round(_nll(logp, y), 4)}
-
-
 def held_out_shift(runs: list[Path], crops: np.ndarray, y: np.ndarray, val_sets: dict[str, np.ndarray]) -> dict | None:
     """How much softer a net must be on a face set it never trained on: each run (trained on one set alone) has its
     temperature fitted on its own set's validation faces and on the other set's; the ratio (geometric mean over
@@ -287,8 +279,8 @@ def held_out_shift(runs: list[Path], crops: np.ndarray, y: np.ndarray, val_sets:
                             "temperature_unseen": t_other, "ratio": t_other / t_own,
                             "own": recall_table(y[val_sets[own]], logits[own].argmax(1)),
                             "unseen": recall_table(yo, logits[other].argmax(1)),
-                            "unseen_at_own_temperature": calibration_figures(log_softmax(logits[other] / t_own), yo),
-                            "unseen_at_its_temperature": calibration_figures(log_softmax(logits[other] / t_other), yo)})
+                            "unseen_at_own_temperature": calibration_summary(log_softmax(logits[other] / t_own), yo),
+                            "unseen_at_its_temperature": calibration_summary(log_softmax(logits[other] / t_other), yo)})
     ratio = float(np.exp(np.mean([np.log(r["ratio"]) for r in records])))
     return {"ratio": ratio, "runs": records}
 
@@ -481,7 +473,7 @@ def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_expert_cro
               "calibration": {s: {"nll_before": round(_nll(log_softmax(chosen[s]), val_truth[s]), 4),
                                   "nll_after": round(_nll(logp[s], val_truth[s]), 4)} for s in chosen},
               "product_temperature": {"fitted": fitted, "held_out_ratio": ratio, "shipped": product_temperature},
-              "product_calibration": {s: {f"at {name}": calibration_figures(log_softmax(product[s] / t), val_truth[s])
+              "product_calibration": {s: {f"at {name}": calibration_summary(log_softmax(product[s] / t), val_truth[s])
                                           for name, t in (("1", 1.0), ("fitted", fitted), ("shipped", product_temperature))}
                                       for s in product},
               **({"held_out": held_out} if held_out else {})}
@@ -588,7 +580,7 @@ def product_calibration_lines(report: dict, names: dict) -> list[str]:
              "| set | temperature | accuracy % | mean confidence % | ECE % | NLL |", "|---|---|---|---|---|---|"]
     for s, rows in report["product_calibration"].items():
         for name, r in rows.items():
-            lines.append(f"| {names.get(s, s)} | {name[3:]} | {r['accuracy']} | {r['confidence']} | {r['ece']} | {r['nll']} |")
+            lines.append(f"| {names.get(s, s)} | {name[3:]} | {r['accuracy']} | {r['confidence']} | {r['ece']} | {r['nll']:.3f} |")
     if "held_out" in report:
         trained = {"fer2013": "FER2013 train", "rafdb": "RAF-DB train, 85 %"}
         lines += ["", "## Faces of a set it never trained on", "",

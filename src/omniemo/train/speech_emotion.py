@@ -42,7 +42,7 @@ import numpy as np
 
 from omniemo import files
 from omniemo.data import datasets as data
-from omniemo.eval.metrics import expected_calibration_error, score
+from omniemo.eval.metrics import calibration_summary, score
 from omniemo.labels import get_labelset
 
 DOUBTFUL_CREMAD = {("1006", "TIE"), ("1013", "WSI"), ("1017", "IWW")}
@@ -223,11 +223,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, allowed: np.ndarray) -> f
 
 def calibration_scores(logits: np.ndarray, y: np.ndarray, allowed: np.ndarray, temperature: float) -> dict:
     """NLL, expected calibration error (%), mean confidence and accuracy (%) of the masked softmax at ``temperature``."""
-    logp = masked_log_probs(logits, allowed, temperature)
-    confidence, correct = np.exp(logp.max(axis=1)), logp.argmax(axis=1) == y
-    return {"nll": round(float(-logp[np.arange(len(y)), y].mean()), 3),
-            "ece": round(100 * expected_calibration_error(confidence, correct), 1),
-            "confidence": round(100 * float(confidence.mean()), 1), "accuracy": round(100 * float(correct.mean()), 1)}
+    return calibration_summary(masked_log_probs(logits, allowed, temperature), y)
 
 
 def held_out_calibration(parts: dict[str, tuple]) -> dict:
