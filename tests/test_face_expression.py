@@ -179,13 +179,25 @@ def test_images_adapter_reads_both_layouts(tmp_path):
 
 
 def test_eval_on_face_images_says_how_each_was_cropped(tmp_path):
+    import cv2
+    from PIL import Image
+
     root = tmp_path / "faces"
     _image(root / "neutral" / "blank.png", 128)
+    # the formats face sets ship in: grey TIFF, 16-bit PNG, a CMYK JPEG, an upper-case suffix
+    grey = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (64, 1))
+    cv2.imwrite(str(root / "neutral" / "grey.tiff"), grey)
+    cv2.imwrite(str(root / "neutral" / "deep.png"), grey.astype(np.uint16) * 257)
+    Image.fromarray(grey).convert("CMYK").save(root / "neutral" / "print.jpg")
+    Image.fromarray(grey).save(root / "neutral" / "CAMERA.JPG")
     result = CliRunner().invoke(main, ["eval", "--dataset", "images", "--root", str(root), "--modalities", "face",
                                        "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
-    row = json.loads((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()[0])
-    assert "whole image" in " ".join(row["notes"]) and row["prediction"] in CLASSES
+    rows = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 5 and not any(row.get("error") for row in rows)
+    for row in rows:
+        assert "whole image" in " ".join(row["notes"]) and row["prediction"] in CLASSES
+        assert not any("duration" in note for note in row["notes"])  # a photograph has no duration to miss
 
 
 def test_a_wheel_models_near_zero_cannot_veto_a_class():

@@ -200,14 +200,16 @@ def test_voice_emotion_on_speech_longer_than_the_encoder_window(ravdess_speech):
 
 
 def test_models_lent_between_clips_carry_nothing_over(crema_samples):
-    """The face models are built once and lent to each clip: a clip reads the same before and after another."""
-    from omniemo.perception.pipeline import FACE_ANALYZERS
+    """The video models are built once and lent to each clip: a clip reads the same before and after another,
+    pose tracking and its smoothing included."""
+    from omniemo.perception.pipeline import FACE_ANALYZERS, POSE_ANALYZERS
 
     clip, other = crema_samples / "1001_DFA_SAD_XX.flv", crema_samples / "1001_DFA_HAP_XX.flv"
-    video = ("face", "appearance")
+    video = ("face", "appearance", "body")
     first = extract_cues(clip, modalities=video).to_dict()
-    lent = FACE_ANALYZERS._idle[-1]
+    lent = FACE_ANALYZERS._idle[-1], POSE_ANALYZERS._idle[-1]
     extract_cues(other, modalities=video)
     again = extract_cues(clip, modalities=video).to_dict()
-    assert FACE_ANALYZERS._idle[-1] is lent  # the same models served all three clips
+    assert (FACE_ANALYZERS._idle[-1], POSE_ANALYZERS._idle[-1]) == lent  # the same models served all three clips
+    assert first["modalities"]["body"]["status"] == "present"
     assert first["cues"] == again["cues"] and first["modalities"] == again["modalities"]

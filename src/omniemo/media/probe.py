@@ -100,8 +100,9 @@ def _probe_container(path: Path, container) -> MediaInfo:
         duration = max(durations)
     else:  # a raw elementary stream (.h264, .aac): measure it by reading its packets (no decoding)
         duration, counted_frames = _count_duration(path, video is not None)
-        notes.append(f"container states no duration: {duration:.2f} s measured from its packets"
-                     if duration else "container states no duration")
+        if counted_frames != 1 or audio is not None:  # a photograph has no duration to miss
+            notes.append(f"container states no duration: {duration:.2f} s measured from its packets"
+                         if duration else "container states no duration")
 
     info: dict = {}
     if video is not None:

@@ -25,12 +25,22 @@ class PoseAnalyzer:
 
         # complexity 1 is the model shipped in the wheel (0 and 2 would be downloaded)
         self.pose = pose.Pose(static_image_mode=False, model_complexity=1, min_detection_confidence=0.5)
+        self._tracking = False
 
     def close(self):
         self.pose.close()
 
+    def new_clip(self):
+        """Forget the previous clip's body: the graph tracks landmarks and smooths them (visibility too) from
+        frame to frame. Restarting the graph's run clears that (the same landmarks as a new graph) at about half
+        the cost of building one; a graph that read nothing yet is left as it is."""
+        if self._tracking:
+            self.pose.reset()
+            self._tracking = False
+
     def __call__(self, frame: np.ndarray) -> np.ndarray | None:
         """(33, 3) landmarks: x, y in pixels and visibility; None when no person is found."""
+        self._tracking = True
         h, w = frame.shape[:2]
         result = self.pose.process(frame)
         if result.pose_landmarks is None:

@@ -118,24 +118,28 @@ def _extract(path, fps, wanted, progress, keep_keyframes, voice_profile) -> Evid
     return evidence
 
 
-# face detection, Face Mesh on still crops and the expression nets keep nothing between clips: built once, lent
+# built once per process and lent to one clip at a time; new_clip() clears what one clip leaves behind
 FACE_ANALYZERS = IdlePool(FaceAnalyzer)
+POSE_ANALYZERS = IdlePool(body.PoseAnalyzer)
 SEGMENTERS = IdlePool(appearance.Segmenter)
 
 
 def _video(path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes):
     needs_faces = bool({"face", "pulse", "appearance"} & set(wanted))
-    with FACE_ANALYZERS.lend() if needs_faces else contextlib.nullcontext() as faces:
-        if faces is not None:
-            faces.new_clip()
-        _read_video(faces, path, info, fps, wanted, evidence, progress, keep_keyframes)
+    with (FACE_ANALYZERS.lend() if needs_faces else contextlib.nullcontext()) as faces, \
+            (POSE_ANALYZERS.lend() if "body" in wanted else contextlib.nullcontext()) as poser:
+        for model in (faces, poser):
+            if model is not None:
+                model.new_clip()
+        _read_video(faces, poser, path, info, fps, wanted, evidence, progress, keep_keyframes)
 
 
-def _read_video(faces, path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes):
+def _read_video(faces, poser, path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes):
+    import cv2
+
     start = time.perf_counter()
     period = 1.0 / fps
     body_every = max(1, round(fps / BODY_FPS))
-    poser = body.PoseAnalyzer() if "body" in wanted else None  # tracks the body from frame to frame: one per clip
     n_planned = len(FixedRate(fps).plan(info).times)
     key_indices = set(np.linspace(0, n_planned - 1, min(KEYFRAMES, n_planned)).round().astype(int).tolist())
     times, per_frame, keyframes = [], [], {}
@@ -143,36 +147,30 @@ def _read_video(faces, path, info, fps, wanted, evidence: Evidence, progress, ke
     prev_grey = None
     notes: list[str] = []
     face_seconds = pose_seconds = 0.0
-    try:
-        import cv2
-
-        still = info.num_frames == 1  # a photograph: a tight face crop may escape the detector
-        for index, (t, frame) in enumerate(iter_frames(path, FixedRate(fps), max_side=MAX_SIDE, notes=notes)):
-            times.append(t)
-            if faces is not None:
-                t0 = time.perf_counter()
-                found = faces(frame)
-                if still and not found:
-                    found = [faces.whole_image(frame)]
-                    notes.append("no face detected in the still image: the whole image was read as the face")
-                per_frame.append(found)
-                face_seconds += time.perf_counter() - t0
-            if index in key_indices:
-                keyframes[index] = frame
-            small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (160, max(2, 160 * frame.shape[0] // frame.shape[1])))
-            energy.append(body.motion_energy(prev_grey, small))
-            prev_grey = small
-            if poser is not None and index % body_every == 0:
-                t0 = time.perf_counter()
-                pose_times.append(t)
-                pose_landmarks.append(poser(frame))
-                pose_seconds += time.perf_counter() - t0
-            if progress is not None:
-                progress(t, info.duration)
-        frame_shape = next(iter(keyframes.values())).shape if keyframes else (info.height or 0, info.width or 0)
-    finally:
-        if poser is not None:
-            poser.close()
+    still = info.num_frames == 1  # a photograph: a tight face crop may escape the detector
+    for index, (t, frame) in enumerate(iter_frames(path, FixedRate(fps), max_side=MAX_SIDE, notes=notes)):
+        times.append(t)
+        if faces is not None:
+            t0 = time.perf_counter()
+            found = faces(frame)
+            if still and not found:
+                found = [faces.whole_image(frame)]
+                notes.append("no face detected in the still image: the whole image was read as the face")
+            per_frame.append(found)
+            face_seconds += time.perf_counter() - t0
+        if index in key_indices:
+            keyframes[index] = frame
+        small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (160, max(2, 160 * frame.shape[0] // frame.shape[1])))
+        energy.append(body.motion_energy(prev_grey, small))
+        prev_grey = small
+        if poser is not None and index % body_every == 0:
+            t0 = time.perf_counter()
+            pose_times.append(t)
+            pose_landmarks.append(poser(frame))
+            pose_seconds += time.perf_counter() - t0
+        if progress is not None:
+            progress(t, info.duration)
+    frame_shape = next(iter(keyframes.values())).shape if keyframes else (info.height or 0, info.width or 0)
     times = np.asarray(times)
     evidence.timings["decode+face"] = round(time.perf_counter() - start - pose_seconds, 3)
     evidence.timings["face_models"] = round(face_seconds, 3)
