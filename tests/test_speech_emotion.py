@@ -91,6 +91,29 @@ def test_no_confident_emotion_from_a_tone_or_music(clips):
     assert emotion is None or emotion.confidence <= 0.5
 
 
+def test_a_quiet_recording_or_one_with_a_dc_offset_is_heard_like_the_original(ravdess_speech):
+    """Silero found no speech in a recording at -60 dBFS, and less behind a DC offset: the detector reads the
+    recording levelled, the voice model reads it without the offset."""
+    from omniemo.perception.voice import detection_gain
+    from omniemo.perception.words import transcribe
+
+    audio = load_clip(ravdess_speech / "03-01-05-02-01-01-21.flac", sampling=None).audio.astype(np.float64)
+    original = segment_emotions(audio.astype(np.float32), speech_spans(audio.astype(np.float32)))
+    quiet = (audio * 10 ** (-40 / 20)).astype(np.float32)  # 40 dB quieter: a low-gain or distant microphone
+    offset = (audio + 0.05).astype(np.float32)
+    assert detection_gain(quiet)[1] > 10 and detection_gain(audio)[1] == 1.0  # a normal level is left as it is
+    for changed in (quiet, offset):
+        spans = speech_spans(changed)
+        assert sum(b - a for a, b in spans) == pytest.approx(original.speech_seconds, abs=0.1)
+        heard = segment_emotions(changed, spans)
+        np.testing.assert_allclose(heard.probabilities, original.probabilities, atol=0.03)
+    assert transcribe(quiet, speech_spans(quiet), threads=1)["text"] == "Kids are talking by the door."
+    # raising a quiet recording does not make speech of what has none
+    t = np.arange(3 * 16_000) / 16_000
+    for faint in (1e-4 * np.random.default_rng(0).normal(size=t.size), 1e-3 * np.sin(2 * np.pi * 220 * t)):
+        assert speech_spans(faint.astype(np.float32)) == []
+
+
 def test_a_little_speech_lowers_the_confidence(ravdess_speech):
     audio = load_clip(ravdess_speech / "03-01-05-02-01-01-21.flac", sampling=None).audio
     spans = speech_spans(audio)

@@ -68,13 +68,15 @@ def _mel():
 
 
 def prepare(audio: np.ndarray, spans: list[list[float]] | None = None) -> np.ndarray:
-    """Speech from its first to its last detected span (0.1 s margin), at TARGET_DBFS RMS (never clipping)."""
+    """Speech from its first to its last detected span (0.1 s margin), without DC offset, at TARGET_DBFS RMS
+    (never clipping)."""
     if spans:
         a = max(0, int((spans[0][0] - 0.1) * SAMPLE_RATE))
         b = min(audio.size, int((spans[-1][1] + 0.1) * SAMPLE_RATE))
         if b - a > SAMPLE_RATE // 4:
             audio = audio[a:b]
     x = audio.astype(np.float64)
+    x -= x.mean() if x.size else 0.0
     rms = np.sqrt(np.mean(x**2)) + 1e-9
     gain = min(10 ** (TARGET_DBFS / 20) / rms, 0.99 / (np.abs(x).max() + 1e-9), 1e3)
     return (x * gain).astype(np.float32)

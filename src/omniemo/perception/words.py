@@ -23,6 +23,7 @@ from importlib import resources
 import numpy as np
 
 from omniemo.perception.models import WHISPER_NAME, whisper_model
+from omniemo.perception.voice import detection_gain
 
 WORDS_MODEL = f"{WHISPER_NAME} + VADER + NRC emotion lexicon"
 NRC_EMOTIONS = ("anger", "anticipation", "disgust", "fear", "joy", "sadness", "surprise", "trust")
@@ -103,11 +104,12 @@ def transcribe(audio: np.ndarray, speech_spans: list[list[float]], threads: int 
     model = whisper_model(threads)
     windows = speech_windows(speech_spans)
     longest = max(windows, key=lambda w: sum(max(0.0, min(w[1], b) - max(w[0], a)) for a, b in speech_spans))
-    language, probability = _detect_language(model, _piece(audio, *longest))
+    level = detection_gain(audio)  # Whisper, too, lost the words of a quiet recording
+    language, probability = _detect_language(model, _piece(audio, *longest, level))
     out["language"], out["language_probability"] = language, round(float(probability), 3)
     translated: list[str] = []
     for start, end in windows:
-        chunk = _piece(audio, start, end)
+        chunk = _piece(audio, start, end, level)
         # greedy only: Whisper's fallback re-decodes a doubtful window by sampling at a higher temperature, which
         # gave other words on each run of the same clip; a doubtful segment is dropped instead (``_why_dropped``)
         segments, _ = model.transcribe(chunk, language=language, beam_size=1, word_timestamps=True,
@@ -153,8 +155,11 @@ def _detect_language(model, audio: np.ndarray) -> tuple[str, float]:
     return token[2:-2], float(probability)
 
 
-def _piece(audio: np.ndarray, start: float, end: float) -> np.ndarray:
-    return np.ascontiguousarray(audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)], dtype=np.float32)
+def _piece(audio: np.ndarray, start: float, end: float, level: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """The recording from ``start`` to ``end`` s, less its DC offset and times the gain of ``level``."""
+    offset, gain = level
+    piece = audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)].astype(np.float64)
+    return np.ascontiguousarray((piece - offset) * gain, dtype=np.float32)
 
 
 @lru_cache(maxsize=1)
