@@ -223,7 +223,7 @@ def quiet_native_stderr():
 class IdlePool:
     """Models built once per process and lent to one clip at a time (face detection, Face Mesh on still crops,
     the expression nets, person segmentation, pose tracking). Building their graphs and sessions for every clip
-    cost about 0.2 CPU-seconds a clip, 8 % of a 2 s clip's analysis. ``make()`` builds one; ``lend()`` hands out
+    cost about 0.15 CPU-seconds a clip, 7 % of a 2 s clip's analysis. ``make()`` builds one; ``lend()`` hands out
     an idle one (or a new one) and takes it back after the clip; one that raised is closed, never lent again.
     The borrower clears what the last clip left (``new_clip()``: the face readings reused between frames, the
     pose graph's tracking)."""

@@ -39,9 +39,10 @@ def audio_blocks(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, seconds: flo
 
 
 def detection_gain(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[float, float]:
-    """(DC offset, gain) that bring a recording to what the speech detector reads best: no offset of
-    MIN_DC_OFFSET or more (a cheap sound card's DC hid speech from it) and its loudest 30 ms frames (99th percentile) at DETECTION_LEVEL_DBFS when
-    it is quieter; never louder than full scale. Measured a block at a time (no copy of a long recording)."""
+    """(DC offset, gain) that bring a recording to what the speech detector reads best (``levelled``): no
+    offset of MIN_DC_OFFSET or more (a cheap sound card's DC hid speech from it), and its loudest 30 ms frames
+    (99th percentile) at DETECTION_LEVEL_DBFS when it is quieter, never past full scale. Measured a block at a
+    time (no copy of a long recording)."""
     if audio.size == 0:
         return 0.0, 1.0
     offset = float(np.mean(audio, dtype=np.float64))
@@ -61,6 +62,12 @@ def detection_gain(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[f
     return offset, float(max(1.0, min(10 ** (raise_db / 20), 0.99 / peak)))
 
 
+def levelled(piece: np.ndarray, level: tuple[float, float]) -> np.ndarray:
+    """A piece of a recording less the offset and times the gain of ``detection_gain``, as float32."""
+    offset, gain = level
+    return ((piece.astype(np.float64) - offset) * gain).astype(np.float32)
+
+
 def speech_spans(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[list[float]]:
     """[start, end] seconds of speech, by the Silero VAD model that faster-whisper ships (reading the recording
     without DC offset and, when quiet, raised: ``detection_gain``)."""
@@ -68,11 +75,10 @@ def speech_spans(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[list
 
     options = VadOptions(threshold=0.5, min_speech_duration_ms=120, min_silence_duration_ms=int(MIN_PAUSE * 1000),
                          speech_pad_ms=30)
-    offset, gain = detection_gain(audio, sample_rate)
+    level = detection_gain(audio, sample_rate)
     spans = []
     for start, piece in audio_blocks(audio, sample_rate):
-        levelled = ((piece.astype(np.float64) - offset) * gain).astype(np.float32)
-        stamps = get_speech_timestamps(levelled, options, sampling_rate=sample_rate)
+        stamps = get_speech_timestamps(levelled(piece, level), options, sampling_rate=sample_rate)
         spans += [[round(start + s["start"] / sample_rate, 3), round(start + s["end"] / sample_rate, 3)] for s in stamps]
     # speech running across a block boundary is cut there: join it again
     return merge_spans(spans, gap=MIN_PAUSE / 4) if len(audio) > BLOCK_SECONDS * sample_rate else spans

@@ -23,7 +23,7 @@ from importlib import resources
 import numpy as np
 
 from omniemo.perception.models import WHISPER_NAME, whisper_model
-from omniemo.perception.voice import detection_gain
+from omniemo.perception.voice import detection_gain, levelled
 
 WORDS_MODEL = f"{WHISPER_NAME} + VADER + NRC emotion lexicon"
 NRC_EMOTIONS = ("anger", "anticipation", "disgust", "fear", "joy", "sadness", "surprise", "trust")
@@ -156,10 +156,8 @@ def _detect_language(model, audio: np.ndarray) -> tuple[str, float]:
 
 
 def _piece(audio: np.ndarray, start: float, end: float, level: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
-    """The recording from ``start`` to ``end`` s, less its DC offset and times the gain of ``level``."""
-    offset, gain = level
-    piece = audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)].astype(np.float64)
-    return np.ascontiguousarray((piece - offset) * gain, dtype=np.float32)
+    """The recording from ``start`` to ``end`` s, levelled as the speech detector read it."""
+    return np.ascontiguousarray(levelled(audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)], level))
 
 
 @lru_cache(maxsize=1)
