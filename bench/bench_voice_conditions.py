@@ -25,14 +25,11 @@ ROOTS = {"ravdess": DATA / "ravdess-speech-16k", "cremad": DATA / "crema-d-audio
 SR = 16_000
 
 
-def loudest_dbfs(audio: np.ndarray) -> float:
-    """The 99th percentile of 30 ms frame RMS, in dBFS."""
-    frames = audio[: audio.size // 480 * 480].reshape(-1, 480)
-    return float(20 * np.log10(np.percentile(np.sqrt(np.mean(frames**2, axis=1)), 99) + 1e-12))
-
-
 def at_level(dbfs: float):
-    return lambda a: a * 10 ** ((dbfs - loudest_dbfs(a)) / 20)
+    """The recording scaled so that its loud parts (the 99th percentile of 30 ms frames) sit at ``dbfs``."""
+    from omniemo.perception.voice import loudest_frames_dbfs
+
+    return lambda a: a * 10 ** ((dbfs - loudest_frames_dbfs(a)) / 20)
 
 
 def with_noise(snr_db: float):

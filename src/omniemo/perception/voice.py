@@ -38,27 +38,29 @@ def audio_blocks(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, seconds: flo
         yield start / sample_rate, audio[start:start + size]
 
 
+def loudest_frames_dbfs(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, offset: float = 0.0) -> float:
+    """How loud a recording's loud parts are: the 99th percentile of its 30 ms frames' RMS (less ``offset``), in
+    dBFS. Read a block at a time (no copy of a long recording)."""
+    size = int(0.03 * sample_rate)
+    levels = [np.sqrt(np.mean(frames**2, axis=1)) for _, piece in audio_blocks(audio, sample_rate)
+              for frames in [(piece.astype(np.float64) - offset)[: piece.size // size * size].reshape(-1, size)]]
+    frames = np.concatenate(levels) if levels else np.zeros(0)
+    return float(20 * np.log10(np.percentile(frames, 99) + 1e-12)) if frames.size else float("-inf")
+
+
 def detection_gain(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[float, float]:
     """(DC offset, gain) that bring a recording to what the speech detector reads best (``levelled``): no
-    offset of MIN_DC_OFFSET or more (a cheap sound card's DC hid speech from it), and its loudest 30 ms frames
-    (99th percentile) at DETECTION_LEVEL_DBFS when it is quieter, never past full scale. Measured a block at a
-    time (no copy of a long recording)."""
+    offset of MIN_DC_OFFSET or more (a cheap sound card's DC hid speech from it), and its loudest frames
+    (``loudest_frames_dbfs``) at DETECTION_LEVEL_DBFS when it is quieter, never past full scale."""
     if audio.size == 0:
         return 0.0, 1.0
     offset = float(np.mean(audio, dtype=np.float64))
     offset = offset if abs(offset) >= MIN_DC_OFFSET else 0.0
-    size = int(0.03 * sample_rate)
-    levels, peak = [], 0.0
-    for _, piece in audio_blocks(audio, sample_rate):
-        x = piece.astype(np.float64) - offset
-        peak = max(peak, float(np.abs(x).max()))
-        frames = x[: x.size // size * size].reshape(-1, size)
-        levels.append(np.sqrt(np.mean(frames**2, axis=1)))
-    frames = np.concatenate(levels)
-    if not frames.size or peak <= 0:
+    peak = max(float(np.abs(piece.astype(np.float64) - offset).max()) for _, piece in audio_blocks(audio, sample_rate))
+    loudest = loudest_frames_dbfs(audio, sample_rate, offset)
+    if peak <= 0 or not np.isfinite(loudest):
         return offset, 1.0
-    loudest_db = 20 * np.log10(float(np.percentile(frames, 99)) + 1e-12)
-    raise_db = float(np.clip(DETECTION_LEVEL_DBFS - loudest_db, 0.0, MAX_DETECTION_GAIN_DB))
+    raise_db = float(np.clip(DETECTION_LEVEL_DBFS - loudest, 0.0, MAX_DETECTION_GAIN_DB))
     return offset, float(max(1.0, min(10 ** (raise_db / 20), 0.99 / peak)))
 
 

@@ -155,7 +155,7 @@ def _detect_language(model, audio: np.ndarray) -> tuple[str, float]:
     return token[2:-2], float(probability)
 
 
-def _piece(audio: np.ndarray, start: float, end: float, level: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+def _piece(audio: np.ndarray, start: float, end: float, level: tuple[float, float]) -> np.ndarray:
     """The recording from ``start`` to ``end`` s, levelled as the speech detector read it."""
     return np.ascontiguousarray(levelled(audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)], level))
 
