@@ -88,6 +88,11 @@ def test_fusion_subsets_and_label_sets():
     dist = to_label_set({"neutral": 0.6, "happy": 0.4}, __import__("omniemo.labels", fromlist=["RAVDESS"]).RAVDESS)
     labels = ("neutral", "calm", "happy", "sad", "angry", "fear", "disgust", "surprise")
     assert dist[labels.index("calm")] == pytest.approx(dist[labels.index("neutral")] / 2)
+    # boredom (EmoDB) and frustration (IEMOCAP) likewise borrow from neutral and angry: never above them
+    emodb = fuse({"face": face, "voice": voice}, "neutral,happy,sad,angry,fear,disgust,boredom")
+    assert 0 < emodb.probabilities["boredom"] < emodb.probabilities["neutral"]
+    frustrated = fuse({"voice": {"angry": 0.8, "neutral": 0.2}}, "neutral,angry,frustrated")
+    assert frustrated.label == "angry" and frustrated.probabilities["frustrated"] > frustrated.probabilities["neutral"]
     # contributions: removing the only supporter of the answer lowers its probability
     strong = fuse({"face": {"angry": 0.9, "neutral": 0.1}, "voice": {"neutral": 0.5, "angry": 0.5}}, "dfew")
     assert strong.weights == {"face": shipped_weights()["face"], "voice": shipped_weights()["voice"]}

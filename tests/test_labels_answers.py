@@ -59,8 +59,12 @@ def test_custom_label_list():
     assert custom.labels == ("happy", "sad", "angry")
     assert custom.normalize("Anger") == "angry"
     assert custom.normalize("fear") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="it knows .*bored"):  # the message lists the words it knows
         get_labelset("happy,blorf")
+    # EmoDB's and IEMOCAP's labels that no model here says are still labels a corpus can be scored in
+    emodb = get_labelset("neutral,happiness,sadness,anger,fear,disgust,boredom")
+    assert emodb.normalize("she sounds bored") == "boredom" and emodb.normalize("Langeweile") is None
+    assert get_labelset("neutral,frustrated,angry").normalize("frustration") == "frustrated"
     with pytest.raises(ValueError):
         get_labelset("nonsense")
 

@@ -30,6 +30,10 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "helpless": ("helpless", "helplessness", "powerless"),
     "anxious": ("anxious", "anxiety", "anxiously", "worried", "worry", "worrying", "nervous", "nervousness",
                 "apprehensive", "uneasy"),
+    # EmoDB's boredom and IEMOCAP's frustration: no model here says them (each borrows from a near concept in
+    # fusion), but a corpus that scores them can be read in its own labels
+    "bored": ("bored", "boredom", "boring"),
+    "frustrated": ("frustrated", "frustration", "frustrating"),
 }
 SURFACE_TO_CONCEPT: dict[str, str] = {w: c for c, words in _SYNONYMS.items() for w in words}
 
@@ -168,7 +172,8 @@ def get_labelset(spec: str | LabelSet) -> LabelSet:
         for w in words:
             concept = SURFACE_TO_CONCEPT.get(w.lower())
             if concept is None:
-                raise ValueError(f"custom label {w!r} is not an emotion word omniemo knows")
+                raise ValueError(f"custom label {w!r} is not an emotion word omniemo knows"
+                                 f" (it knows {', '.join(sorted(_SYNONYMS))} and their synonyms)")
             twin = next((other for other, c in concepts.items() if c == concept), None)
             if twin is not None:  # two labels for one emotion would split its probability (or repeat a word)
                 raise ValueError(f"custom labels {twin!r} and {w!r} name the same emotion ({concept}): give it once")

@@ -38,7 +38,8 @@ PRIOR_FLOORS = {"face": 0.2, "voice": 0.05, "text": 0.05}
 MIN_FLOOR = 0.02  # a fitted floor never goes below this: no probability is ever 0
 WEIGHTS_FILE = "fusion_weights.json"
 # concept a missing concept borrows from, at half strength
-FALLBACK = {"calm": "neutral", "anxious": "fear", "contemptuous": "disgust", "disappointed": "sad", "helpless": "sad"}
+FALLBACK = {"calm": "neutral", "anxious": "fear", "contemptuous": "disgust", "disappointed": "sad", "helpless": "sad",
+            "bored": "neutral", "frustrated": "angry"}
 FALLBACK_DISCOUNT = 0.5
 FLOOR = 1e-4  # no modality may veto a label outright
 NRC_TO_CONCEPT = {"anger": "angry", "fear": "fear", "joy": "happy", "sadness": "sad", "disgust": "disgust",
