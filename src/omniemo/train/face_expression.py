@@ -114,13 +114,11 @@ def face_images(config: FaceExpressionConfig) -> list[dict]:
 _MESH = {}
 
 
-def _crop_worker(job: tuple[str, int]) -> tuple[str, np.ndarray, bool]:
-    """The pipeline's crop of one face image at ``size``: (path, size x size grey, aligned by landmarks?)."""
+def framed_landmarks(path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A face image as the recipe frames it (upscaled, its border extended so Face Mesh's own detector sees some
+    context), grey, and its Face Mesh landmarks (468 x 3 pixels; z relative depth on x's scale) or None."""
     import cv2
 
-    from omniemo.perception.expression import align, eye_centres
-
-    path, out_size = job
     if "mesh" not in _MESH:
         from mediapipe.python.solutions import face_mesh
 
@@ -129,18 +127,30 @@ def _crop_worker(job: tuple[str, int]) -> tuple[str, np.ndarray, bool]:
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"{path}: not a readable image")
-    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     size = 192
-    rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_CUBIC)
+    rgb = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (size, size), interpolation=cv2.INTER_CUBIC)
     pad = int(0.4 * size)
     framed = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     result = _MESH["mesh"].process(framed)
     grey = cv2.cvtColor(framed, cv2.COLOR_RGB2GRAY)
-    if result.multi_face_landmarks:
-        h, w = framed.shape[:2]
-        points = np.array([[p.x * w, p.y * h] for p in result.multi_face_landmarks[0].landmark])
+    if not result.multi_face_landmarks:
+        return grey, None
+    h, w = framed.shape[:2]
+    return grey, np.array([[p.x * w, p.y * h, p.z * w] for p in result.multi_face_landmarks[0].landmark])
+
+
+def _crop_worker(job: tuple[str, int]) -> tuple[str, np.ndarray, bool]:
+    """The pipeline's crop of one face image at ``size``: (path, size x size grey, aligned by landmarks?)."""
+    import cv2
+
+    from omniemo.perception.expression import align, eye_centres
+
+    path, out_size = job
+    grey, points = framed_landmarks(path)
+    if points is not None:
         return path, align(grey, *eye_centres(points), size=out_size), True
-    box = grey[pad:pad + size, pad:pad + size]
+    pad = (grey.shape[0] - 192) // 2  # the image itself, without the extended border
+    box = grey[pad:pad + 192, pad:pad + 192]
     return path, cv2.resize(box, (out_size, out_size), interpolation=cv2.INTER_AREA), False
 
 
