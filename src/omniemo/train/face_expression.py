@@ -112,6 +112,7 @@ def face_images(config: FaceExpressionConfig) -> list[dict]:
 
 
 _MESH = {}
+FRAMED_SIZE = 192  # the image is upscaled to this before its border is extended by 40 % a side
 
 
 def framed_landmarks(path: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -127,7 +128,7 @@ def framed_landmarks(path: str) -> tuple[np.ndarray, np.ndarray | None]:
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"{path}: not a readable image")
-    size = 192
+    size = FRAMED_SIZE
     rgb = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (size, size), interpolation=cv2.INTER_CUBIC)
     pad = int(0.4 * size)
     framed = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
@@ -149,8 +150,8 @@ def _crop_worker(job: tuple[str, int]) -> tuple[str, np.ndarray, bool]:
     grey, points = framed_landmarks(path)
     if points is not None:
         return path, align(grey, *eye_centres(points), size=out_size), True
-    pad = (grey.shape[0] - 192) // 2  # the image itself, without the extended border
-    box = grey[pad:pad + 192, pad:pad + 192]
+    pad = (grey.shape[0] - FRAMED_SIZE) // 2  # the image itself, without the extended border
+    box = grey[pad:pad + FRAMED_SIZE, pad:pad + FRAMED_SIZE]
     return path, cv2.resize(box, (out_size, out_size), interpolation=cv2.INTER_AREA), False
 
 
