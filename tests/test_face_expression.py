@@ -294,3 +294,28 @@ def test_limit_takes_a_seeded_sample_of_every_class(tmp_path):
     assert len(picked) == 12 and {r["label"] for r in picked} == {"angry", "happy", "sad"}
     assert picked == face_images(config)
     assert [r["path"] for r in picked] == sorted((r["path"] for r in picked), key=[str(root / x.split(",")[0]) for x in rows].index)
+
+
+def test_recipe_crops_a_face_by_its_eyes_and_anything_else_whole(tmp_path):
+    """The recipe frames each image as the pipeline would read it: Face Mesh on the upscaled, border-extended image,
+    the crop aligned by the eye centres; an image without a face is taken whole."""
+    import cv2
+
+    from omniemo.media.synth import demo_face
+    from omniemo.perception.expression import eye_centres
+    from omniemo.train.face_expression import _crop_worker, framed_landmarks
+
+    portrait = cv2.resize(demo_face()[:260, 100:360], (100, 100), interpolation=cv2.INTER_AREA)  # a tight face crop
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR))
+    framed, points = framed_landmarks(str(face))
+    assert points is not None and points.shape == (468, 3)
+    right, left = eye_centres(points)
+    assert right[0] < left[0] and abs(right[1] - left[1]) < 0.1 * (left[0] - right[0])  # subject's right eye on the left
+    _, crop, aligned = _crop_worker((str(face), 48))
+    assert aligned and crop.shape == (48, 48)
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((60, 60, 3), 90, np.uint8))
+    assert framed_landmarks(str(blank))[1] is None
+    _, crop, aligned = _crop_worker((str(blank), 48))
+    assert not aligned and crop.shape == (48, 48) and np.all(crop == 90)
