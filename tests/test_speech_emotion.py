@@ -133,6 +133,10 @@ def test_augmentation_only_in_training(clips, monkeypatch):
     a, b = audio_augment.augment(audio, 7), audio_augment.augment(audio, 7)
     assert np.array_equal(a, b)  # drawn from its seed: reproducible
     assert augment_seed("ravdess/x.flac", 1, 0) == augment_seed("ravdess/x.flac", 1, 0) != augment_seed("ravdess/x.flac", 2, 0)
+    # the clipped copy: an overloaded input, 1-20 % of the samples at the rails, drawn from its seed
+    c = audio_augment.clipped(audio, 7)
+    assert np.array_equal(c, audio_augment.clipped(audio, 7)) and np.abs(c).max() == pytest.approx(0.99)
+    assert 0.01 <= np.mean(np.abs(c) >= 0.989) <= 0.2 + 1e-3
 
     def forbidden(*args, **kwargs):
         raise AssertionError("analysis must never augment")
@@ -196,8 +200,9 @@ def test_recipe_end_to_end_is_deterministic(ravdess_speech, shared_cremad, tmp_p
     runs = []
     for run in ("a", "b"):
         config = SpeechEmotionConfig(roots=roots, out_dir=tmp_path / run, cache=tmp_path / "cache.npz", workers=1,
-                                     augment=1, legacy=False)
+                                     augment=1, clipped=1, legacy=False)
         report = train(config)
+        assert report["config"]["clipped"] == 1 and "1 clipped copy" in (tmp_path / run / "MODEL_CARD.md").read_text()
         runs.append(SpeechEmotionModel.load(tmp_path / run / "speech_emotion.npz"))
         assert set(report["leave_one_corpus_out"]) == {"ravdess", "cremad"}
         # the held-out corpus is also scored through degraded recordings (its augmented copies)

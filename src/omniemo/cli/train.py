@@ -29,12 +29,14 @@ def train_group() -> None:
 @click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), help="Feature cache file (.npz), reused by later runs.")
 @click.option("--augment", type=click.IntRange(0, 8), default=1, show_default=True,
               help="Augmented copies of each training clip (rooms, microphones, noise, codecs).")
+@click.option("--clipped", type=click.IntRange(0, 4), default=0, show_default=True,
+              help="Clipped copies of each training clip (1-20 % of the samples at the rails).")
 @click.option("--l2", type=FiniteFloat(0.0, 100.0), default=0.05, show_default=True, help="L2 penalty of the classifier.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes for feature extraction.")
 @click.option("--no-previous", is_flag=True, help="Skip retraining the previous model (tiny.en + eGeMAPS) beside it.")
-def train_speech_emotion(ravdess_root, cremad_root, ased_root, urdu_root, out_dir, cache, augment, l2, seed, workers,
-                         no_previous) -> None:
+def train_speech_emotion(ravdess_root, cremad_root, ased_root, urdu_root, out_dir, cache, augment, clipped, l2, seed,
+                         workers, no_previous) -> None:
     """Train the speech-emotion model on up to four corpora; report leave-one-corpus-out and test-speaker scores.
 
     Writes the weights, scores.json and the model card. To update the shipped model:
@@ -47,7 +49,8 @@ def train_speech_emotion(ravdess_root, cremad_root, ased_root, urdu_root, out_di
     if not roots:
         fail("give at least one corpus: --ravdess, --cremad, --ased, --urdu")
     config = SpeechEmotionConfig(roots=roots, out_dir=out_dir, cache=cache, seed=seed, workers=workers,
-                                 augment=augment, l2=l2, legacy=not no_previous)
+                                 augment=augment, clipped=clipped, l2=l2,
+                                 legacy=not no_previous)
     try:
         report = train(config)
     except ValueError as exc:

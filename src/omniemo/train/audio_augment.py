@@ -79,3 +79,11 @@ def augment(audio: np.ndarray, seed: int, sample_rate: int = SAMPLE_RATE) -> np.
     elif codec < 0.5:
         x = opus_round_trip(x, random.choice((12_000, 16_000, 24_000, 32_000)), sample_rate)
     return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def clipped(audio: np.ndarray, seed: int) -> np.ndarray:
+    """``audio`` driven into its rails as an overloaded microphone or sound card does: 1-20 % of its samples (drawn
+    from ``seed``) hard-clipped, then brought to a peak of 0.99."""
+    share = np.random.default_rng(seed).uniform(0.01, 0.2)
+    rail = float(np.quantile(np.abs(audio), 1.0 - share)) + 1e-6
+    return (np.clip(audio / rail, -1.0, 1.0) * 0.99).astype(np.float32)
