@@ -29,7 +29,7 @@ def train_group() -> None:
 @click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), help="Feature cache file (.npz), reused by later runs.")
 @click.option("--augment", type=click.IntRange(0, 8), default=1, show_default=True,
               help="Augmented copies of each training clip (rooms, microphones, noise, codecs).")
-@click.option("--clipped", type=click.IntRange(0, 4), default=0, show_default=True,
+@click.option("--clipped", type=click.IntRange(0, 4), default=1, show_default=True,
               help="Clipped copies of each training clip (1-20 % of the samples at the rails).")
 @click.option("--l2", type=FiniteFloat(0.0, 100.0), default=0.05, show_default=True, help="L2 penalty of the classifier.")
 @click.option("--seed", type=int, default=0, show_default=True)
