@@ -7,8 +7,8 @@ its own corpus has (``fit_masked_softmax``): a class a corpus lacks is never cou
 Clips are weighted so that each corpus, and each emotion within it, counts the same.
 
 Every clip is trimmed to its detected speech and brought to one level before features (``prepare``); training
-also sees ``augment`` copies of each clip through other rooms, microphones, noise and codecs
-(``omniemo.train.audio_augment``). Features: Whisper base encoder layers 2-4 mean-pooled + eGeMAPS.
+also sees ``augment`` copies of each clip through other rooms, microphones, noise and codecs, and ``clipped``
+copies driven into the rails (``omniemo.train.audio_augment``). Features: Whisper base encoder layers 2-4 mean-pooled + eGeMAPS.
 
 What the run reports (scores.json, MODEL_CARD.md):
 
