@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from omniemo import files
 from omniemo.perception.expression import (
     CLASSES,
     EXPERT_INPUT_SIZE,
@@ -71,7 +72,8 @@ def landmarks(rows: list[dict], cache: Path) -> np.ndarray:
             stored.update(zip(todo, pool.map(_landmark_worker, todo, chunksize=64)))
         cache.parent.mkdir(parents=True, exist_ok=True)
         paths = sorted(stored)
-        np.savez(cache, paths=np.array(paths), landmarks=np.stack([stored[p] for p in paths]).astype(np.float32))
+        with files.atomic_path(cache) as temp, open(temp, "wb") as handle:  # a stopped run leaves no half cache
+            np.savez(handle, paths=np.array(paths), landmarks=np.stack([stored[p] for p in paths]).astype(np.float32))
     return np.stack([stored[r["path"]] for r in rows])
 
 
@@ -94,7 +96,7 @@ def uar(y: np.ndarray, logp: np.ndarray) -> float:
 
 def net_log_probabilities(out_dir: Path, crops: np.ndarray) -> np.ndarray:
     """A one-set net of the face recipe, alone (no wheel models), at its own temperature."""
-    config = json.loads((out_dir / "face_expression.json").read_text())
+    config = {**json.loads((out_dir / "face_expression.json").read_text()), "experts": {}}  # the net alone
     model = ExpressionModel([out_dir / name for name in config.get("networks", ["face_expression.onnx"])], config)
     return log_softmax(model.logits(crops) / model.temperature)
 
@@ -146,18 +148,19 @@ def main() -> None:
     experts = {name: np.array([r[name] for r in readings]) for name in shipped.experts}
     product = product_of_experts(ours, experts, shipped.weights, shipped.floor)
     is_fer = np.array([r["source"] == "fer2013" for r in held_rows])
-    products = {}
+    def scored(logp: np.ndarray) -> dict:
+        scores = {"fer2013": uar(y[held][is_fer], logp[is_fer]), "rafdb": uar(y[held][~is_fer], logp[~is_fer])}
+        return {**scores, "mean": round((scores["fer2013"] + scores["rafdb"]) / 2, 2)}
+
+    products = {"shipped": scored(product)}
+    print("shipped product", products["shipped"], flush=True)
     for kind in ("logistic", "mlp"):
         shape = np.exp(readers[kind, "both"](held))
         for floor in (0.0, 0.2, 0.5):
-            for weight in (0.0, 0.25, 0.5, 1.0):
-                if weight == 0 and (floor or kind == "mlp"):
-                    continue
-                logp = product + weight * np.log((1 - floor) * shape + floor / len(CLASSES))
-                scores = {"fer2013": uar(y[held][is_fer], logp[is_fer]), "rafdb": uar(y[held][~is_fer], logp[~is_fer])}
-                scores["mean"] = round((scores["fer2013"] + scores["rafdb"]) / 2, 2)
-                products["shipped" if weight == 0 else f"{kind}, weight {weight}, floor {floor}"] = scores
-                print("shipped product x geometry", kind, weight, floor, scores, flush=True)
+            for weight in (0.25, 0.5, 1.0):
+                name = f"{kind}, weight {weight}, floor {floor}"
+                products[name] = scored(product + weight * np.log((1 - floor) * shape + floor / len(CLASSES)))
+                print("shipped product x geometry:", name, products[name], flush=True)
     results["shipped product x geometry, validation UAR"] = products
 
     # faces unlike the training ones: a one-set net, with and without the geometry of the same set

@@ -113,6 +113,7 @@ def face_images(config: FaceExpressionConfig) -> list[dict]:
 
 _MESH = {}
 FRAMED_SIZE = 192  # the image is upscaled to this before its border is extended by 40 % a side
+FRAMED_PAD = int(0.4 * FRAMED_SIZE)
 
 
 def framed_landmarks(path: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -128,10 +129,8 @@ def framed_landmarks(path: str) -> tuple[np.ndarray, np.ndarray | None]:
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"{path}: not a readable image")
-    size = FRAMED_SIZE
-    rgb = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (size, size), interpolation=cv2.INTER_CUBIC)
-    pad = int(0.4 * size)
-    framed = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    rgb = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (FRAMED_SIZE, FRAMED_SIZE), interpolation=cv2.INTER_CUBIC)
+    framed = cv2.copyMakeBorder(rgb, *[FRAMED_PAD] * 4, cv2.BORDER_REPLICATE)
     result = _MESH["mesh"].process(framed)
     grey = cv2.cvtColor(framed, cv2.COLOR_RGB2GRAY)
     if not result.multi_face_landmarks:
@@ -150,8 +149,7 @@ def _crop_worker(job: tuple[str, int]) -> tuple[str, np.ndarray, bool]:
     grey, points = framed_landmarks(path)
     if points is not None:
         return path, align(grey, *eye_centres(points), size=out_size), True
-    pad = (grey.shape[0] - FRAMED_SIZE) // 2  # the image itself, without the extended border
-    box = grey[pad:pad + FRAMED_SIZE, pad:pad + FRAMED_SIZE]
+    box = grey[FRAMED_PAD:FRAMED_PAD + FRAMED_SIZE, FRAMED_PAD:FRAMED_PAD + FRAMED_SIZE]  # the image, no border
     return path, cv2.resize(box, (out_size, out_size), interpolation=cv2.INTER_AREA), False
 
 
