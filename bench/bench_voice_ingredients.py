@@ -20,6 +20,7 @@ the feature blocks of ``BLOCKS``. Results: bench/out/voice_ingredients.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -125,7 +126,7 @@ class Protocol:
 
     def run(self, names=("m2", "m3", "m4", "eg"), classifier="linear", aug_weight=1.0, degraded=False, l2=0.05,
             block_norm=False, balanced_stats=False, corpus_directions=0, shrinkage=0.6, worst_corpus_rounds=0,
-            pca=0, corpus_centred=False, test_time_copy=False, centred_training=False) -> dict:
+            pca=0, corpus_centred=False, test_time_copy=False, centred_training=False, subset_heads=False) -> dict:
         from omniemo.perception.expression import log_softmax
         from omniemo.train.speech_emotion import CORPORA, balanced_weights, by_group, fit_masked_softmax
 
@@ -172,6 +173,13 @@ class Protocol:
                     weights = weights * np.array([scale.get(c, 1.0) for c in cc])
                     w, b = fit_masked_softmax(project(z)[keep], yy[keep], allowed[keep], weights[keep], l2)
                 score = zt @ w.T + b
+                if subset_heads:  # beside it, one head per pair of training corpora; log-probabilities averaged
+                    scores = [log_softmax(score)]
+                    for pair in itertools.combinations(np.unique(cc), 2):
+                        rows = keep & np.isin(cc, pair)
+                        w, b = fit_masked_softmax(project(z)[rows], yy[rows], allowed[rows], weights[rows], l2)
+                        scores.append(log_softmax(zt @ w.T + b))
+                    score = np.mean(scores, axis=0)
                 if test_time_copy:  # the clip's augmented copy read too, log-probabilities summed
                     score = log_softmax(score) + log_softmax(project((xa[test] - mean) / std) @ w.T + b)
             if classifier == "per-block":  # one softmax per feature block, log-probabilities summed
@@ -295,6 +303,8 @@ VARIANTS = {
     "corpus-centred, no augmentation": {"corpus_centred": True, "aug_weight": 0.0},
     "test time: the clip and its augmented copy, log-probabilities summed": {"test_time_copy": True},
     "trained corpus-centred, one clip read against the training corpora's mean": {"centred_training": True},
+    "one head on all three training corpora and one on each pair of them, log-probabilities averaged":
+        {"subset_heads": True},
     "degraded held-out clips: shipped design": {"degraded": True},
     "degraded held-out clips: corpus-centred": {"degraded": True, "corpus_centred": True},
     "degraded held-out clips: no augmentation": {"degraded": True, "aug_weight": 0.0},
