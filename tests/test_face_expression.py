@@ -319,3 +319,46 @@ def test_recipe_crops_a_face_by_its_eyes_and_anything_else_whole(tmp_path):
     assert framed_landmarks(str(blank))[1] is None
     _, crop, aligned = _crop_worker((str(blank), 48))
     assert not aligned and crop.shape == (48, 48) and np.all(crop == 90)
+
+
+def test_a_grainy_face_is_denoised_before_it_is_read_and_a_clean_one_is_left_alone():
+    """Sensor grain costs the nets up to 20 UAR points (bench_face_conditions.py): a crop whose measured noise is
+    above the threshold is read after non-local means, its wide crop corrected the same way; a clean crop is
+    returned untouched. In a clip, the face's summary counts the frames read that way."""
+    import cv2
+
+    from omniemo.media.synth import demo_face
+    from omniemo.perception.expression import NOISE_THRESHOLD, denoised, noise_level
+    from omniemo.perception.face import FaceAnalyzer, face_report
+
+    grey = cv2.cvtColor(demo_face()[30:250, 130:350], cv2.COLOR_RGB2GRAY)  # the astronaut's face
+    crop = cv2.resize(grey, (48, 48), interpolation=cv2.INTER_AREA)
+    wide = cv2.resize(grey, (200, 200), interpolation=cv2.INTER_AREA)
+    assert noise_level(crop) < NOISE_THRESHOLD
+    same_crop, same_wide, _ = denoised(crop, wide)
+    assert same_crop is crop and same_wide is wide
+
+    grain = np.random.default_rng(0).normal(0, 20, (48, 48))
+    noisy = np.clip(crop + grain, 0, 255).astype(np.uint8)
+    noisy_wide = np.clip(wide + cv2.resize(grain, (200, 200), interpolation=cv2.INTER_NEAREST), 0, 255).astype(np.uint8)
+    level = noise_level(noisy)
+    assert 12 < level < 25  # about the grain's sd, however textured the face
+    clean, clean_wide, measured = denoised(noisy, noisy_wide)
+    assert measured == level and noise_level(clean) < 0.5 * level
+
+    def error(a, b):
+        return float(np.mean((a.astype(float) - b) ** 2))
+
+    assert error(clean, crop) < 0.5 * error(noisy, crop) and error(clean_wide, wide) < error(noisy_wide, wide)
+
+    # a small, grainy face in a frame, through the face branch
+    frame = cv2.resize(demo_face(), (192, 192), interpolation=cv2.INTER_AREA).astype(float)
+    frame = np.clip(frame + np.random.default_rng(1).normal(0, 25, frame.shape[:2])[..., None], 0, 255).astype(np.uint8)
+    analyzer = FaceAnalyzer()
+    try:
+        found = analyzer(frame)
+    finally:
+        analyzer.close()
+    assert found and found[0].noise > NOISE_THRESHOLD
+    report, _, _ = face_report(np.array([0.0]), [found], (192, 192), 0.2)
+    assert report.summary["denoised_frames"] == 1

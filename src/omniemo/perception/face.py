@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from omniemo.perception.expression import CLASSES as FER_CLASSES
-from omniemo.perception.expression import EXPERT_INPUT_SIZE, ExpressionModel, face_crop
+from omniemo.perception.expression import EXPERT_INPUT_SIZE, NOISE_THRESHOLD, ExpressionModel, denoised, face_crop
 from omniemo.perception.spans import active_spans
 
 FACE_MODELS = "MediaPipe face detection + Face Mesh (mediapipe 0.10.21)"
@@ -53,6 +53,7 @@ class FaceObservation:
     score: float
     landmarks: np.ndarray | None = None  # (468, 3) pixels (x, y, relative depth z)
     expression: np.ndarray | None = None  # probabilities over FER_CLASSES
+    noise: float | None = None  # grain on the expression crop (grey levels); above NOISE_THRESHOLD it was denoised
 
 
 @dataclass
@@ -130,10 +131,12 @@ class FaceAnalyzer:
         return observations
 
     def read_expression(self, grey: np.ndarray, obs: FaceObservation) -> np.ndarray:
-        """Expression probabilities from the eye-aligned crops (the padded box where no landmarks were found)."""
-        crop = face_crop(grey, obs.landmarks, obs.box)
+        """Expression probabilities from the eye-aligned crops (the padded box where no landmarks were found),
+        denoised first where the face is grainy (``expression.denoised``)."""
+        crop, wide, obs.noise = denoised(face_crop(grey, obs.landmarks, obs.box),
+                                         face_crop(grey, obs.landmarks, obs.box, EXPERT_INPUT_SIZE))
         reuse = self._fresh_reading_near(obs.box)
-        readings = self.expression.expert_readings(face_crop(grey, obs.landmarks, obs.box, EXPERT_INPUT_SIZE), reuse)
+        readings = self.expression.expert_readings(wide, reuse)
         self._current.append((obs.box, {} if reuse else {k: readings[k] for k in REUSED_EXPERTS if k in readings}))
         return self.expression(crop, readings)
 
@@ -351,4 +354,7 @@ def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame
     summary = {"faces_tracked": len(tracks), "main_face": why, "frames_with_main_face": int(present.sum()),
                "frames_sampled": n, "expression_mean": dict(zip(FER_CLASSES, np.round(mean_probs, 3).tolist())),
                "dominant_expression": FER_CLASSES[int(np.argmax(mean_probs))]}
+    grainy = sum(1 for o in main.observations if o.noise is not None and o.noise > NOISE_THRESHOLD)
+    if grainy:
+        summary["denoised_frames"] = grainy  # read after non-local means: the face was grainy in these frames
     return ModalityReport(PRESENT, model=model, summary=summary, series=series), cues, main

@@ -1,0 +1,210 @@
+"""How the face reading holds up when the picture is worse: the validation faces changed one way at a time.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_face_conditions.py [--cache ~/.cache/omniemo/face-crops.npz]
+        [--only CONDITION] [--workers 2] [--no-denoise]
+
+The faces of `bench/bench_face.py` (FER2013 public test; the 15 % of RAF-DB train the face recipe set aside
+before training), cropped as the pipeline crops a video frame, then changed as a user's video may change them:
+dark or flat lighting, blur, a small face, JPEG blocks, sensor noise, a mask over mouth and nose, dark glasses,
+a head tilt the eye alignment did not undo. Each change is made to the 200-pixel crop of a face (the one the
+wheel models read), in units of the 48-pixel crop where a size matters, and the 48-pixel crop our nets read is
+made from the changed one (area resampling, as the pipeline makes it from a frame), so every model sees the same
+face; the faces "as cropped" are read the same way. Per condition and set: WAR / UAR of the shipped product (our two nets x mini-Xception x facex), of
+our nets alone, and of each wheel model alone; and how many of the product's answers stay as on the clean face.
+Every model reads the crops as the pipeline gives them, denoised where grainy (``expression.denoised``);
+``--no-denoise`` reads them as changed. Results: bench/out/face_conditions.json (the voice has the same for
+recordings: bench_voice_conditions.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent.parent / "shared" / "data"
+
+
+# Each condition: a function of (grey crop as float, the crop's side in pixels) -> the changed crop; sizes are
+# given in pixels of a 48-pixel crop and scaled to the side.
+def _dark(x, side):
+    return np.clip(255.0 * (x / 255.0) ** 2.2 * 0.6, 0, 255)  # underexposed: gamma 2.2, then 60 % of the light
+
+
+def _flat(x, side):
+    return np.clip(x.mean() + 0.35 * (x - x.mean()), 0, 255)  # low contrast: 35 % of the spread around the mean
+
+
+def _blur(sigma):
+    def blur(x, side):
+        import cv2
+
+        return cv2.GaussianBlur(x, (0, 0), sigmaX=sigma * side / 48)  # out of focus, or moving
+
+    return blur
+
+
+def _small(x, side):
+    import cv2
+
+    tiny = cv2.resize(x, (20, 20), interpolation=cv2.INTER_AREA)  # a face 20 pixels wide (a wide shot, a webcam)
+    return cv2.resize(tiny, (side, side), interpolation=cv2.INTER_LINEAR)
+
+
+def _jpeg(x, side):
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", x, [cv2.IMWRITE_JPEG_QUALITY, 10])
+    return cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+
+
+def _noise(sd):
+    def noise(x, side):
+        import cv2
+
+        # sensor noise in a dim room, grain the size of a 48-pixel crop's pixel (a small face); a fixed draw
+        grain = np.random.default_rng(0).normal(0, sd, (48, 48))
+        return np.clip(x + cv2.resize(grain, (side, side), interpolation=cv2.INTER_NEAREST), 0, 255)
+
+    return noise
+
+
+def _mask(x, side):
+    out = x.copy()
+    out[int(0.58 * side):, int(0.12 * side):int(0.88 * side)] = 200  # a light surgical mask over nose and mouth
+    return out
+
+
+def _glasses(x, side):
+    out = x.copy()
+    out[int(0.31 * side):int(0.48 * side), int(0.15 * side):int(0.85 * side)] = 25  # dark glasses over both eyes
+    return out
+
+
+def _tilt(x, side):
+    import cv2
+
+    matrix = cv2.getRotationMatrix2D((side / 2, side / 2), 15, 1.0)  # a head roll the alignment missed
+    return cv2.warpAffine(x, matrix, (side, side), borderMode=cv2.BORDER_REPLICATE)
+
+
+def _mirror(x, side):
+    return x[:, ::-1]  # a selfie camera: the models should not care
+
+
+CONDITIONS = {
+    "as cropped": None,
+    "dark (gamma 2.2, 60 % light)": _dark,
+    "flat light (35 % contrast)": _flat,
+    "blurred (sigma 1 px of 48)": _blur(1.0),
+    "blurred (sigma 2 px of 48)": _blur(2.0),
+    "small face (20 px wide)": _small,
+    "JPEG quality 10 (of the 200-pixel face)": _jpeg,
+    "sensor noise (sd 10 grey levels)": _noise(10),
+    "sensor noise (sd 20 grey levels)": _noise(20),
+    "mask over nose and mouth": _mask,
+    "dark glasses": _glasses,
+    "head tilted 15 degrees": _tilt,
+    "mirrored": _mirror,
+}
+MODELS = ("omniemo (shipped product)", "our nets alone", "fer mini-Xception", "facex")
+
+
+def changed(wide: np.ndarray, condition: str) -> tuple[np.ndarray, np.ndarray]:
+    """(48-pixel crops, 200-pixel crops) of the faces under ``condition``, from their 200-pixel crops."""
+    import cv2
+
+    from omniemo.perception.expression import INPUT_SIZE
+
+    change = CONDITIONS[condition]
+    if change is not None:
+        side = wide.shape[1]
+        wide = np.stack([np.asarray(change(c.astype(np.float32), side)).round().clip(0, 255).astype(np.uint8)
+                         for c in wide])
+    small = np.stack([cv2.resize(c, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA) for c in wide])
+    return small, wide
+
+
+FACES: dict = {}  # in each worker process: the validation faces, read once
+
+
+def validation_faces(cache: Path) -> dict:
+    """{"wide", "y", "source"}: the validation faces' 200-pixel crops (through the recipe's crop cache)."""
+    from omniemo.perception.expression import CLASSES, EXPERT_INPUT_SIZE
+    from omniemo.train.face_expression import FaceExpressionConfig, face_images, prepare_crops
+
+    config = FaceExpressionConfig(fer2013_root=DATA / "fer2013", rafdb_root=DATA / "rafdb-basic", cache=cache)
+    rows = [r for r in face_images(config) if r["split"] == "validation"]
+    return {"wide": prepare_crops(rows, config, EXPERT_INPUT_SIZE)[0],
+            "y": np.array([CLASSES.index(r["label"]) for r in rows]), "source": np.array([r["source"] for r in rows])}
+
+
+def _load(cache: Path, denoise: bool) -> None:
+    FACES.update(validation_faces(cache), denoise=denoise)
+
+
+def _read(condition: str) -> tuple[str, dict]:
+    """Every model's answer on every face under one condition."""
+    from omniemo.perception.expression import CLASSES, ExpressionModel, _softmax, denoised, product_of_experts
+
+    model = ExpressionModel()
+    small, large = changed(FACES["wide"], condition)
+    if FACES["denoise"]:
+        small, large = (np.stack(c) for c in zip(*(denoised(s, w)[:2] for s, w in zip(small, large))))
+    logits = np.vstack([model.logits(small[i:i + 256]) for i in range(0, len(small), 256)])
+    nets = np.log(_softmax(logits / model.temperature))
+    answers = {name: [] for name in MODELS}
+    for i in range(len(small)):
+        readings = model.expert_readings(large[i])
+        product = product_of_experts(nets[i], readings, model.weights, model.floor)
+        answers[MODELS[0]].append(int(np.argmax(product)))
+        answers[MODELS[1]].append(int(np.argmax(nets[i])))
+        answers[MODELS[2]].append(int(np.argmax(readings["fer"])))
+        answers[MODELS[3]].append(int(np.argmax(readings["facex"])))
+    assert len(CLASSES) == nets.shape[1]
+    return condition, {k: np.array(v) for k, v in answers.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "omniemo" / "face-crops.npz")
+    parser.add_argument("--only", help="run the conditions whose name contains this text (and the clean faces)")
+    parser.add_argument("--workers", type=int, default=2, help="processes, one condition at a time each")
+    parser.add_argument("--no-denoise", action="store_true", help="read grainy crops without denoising them")
+    args = parser.parse_args()
+    from omniemo.train.face_expression import recall_table
+
+    faces = validation_faces(args.cache)  # builds the crop cache once, before the workers read it
+    y, source = faces["y"], faces["source"]
+    conditions = [c for c in CONDITIONS if c == "as cropped" or not args.only or args.only in c]
+    # spawn, not fork: a forked child inherits the parent's model threads mid-state
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_load,
+                             initargs=(args.cache, not args.no_denoise)) as pool:
+        answers = dict(pool.map(_read, conditions))
+    report = {}
+    sets = [s for s in ("fer2013", "rafdb") if (source == s).any()]
+    head = " | ".join(f"{s}: {m}" for s in sets for m in ("product", "nets", "fer", "facex", "same"))
+    print(f"| condition | {head} |\n|---|" + "---|" * (5 * len(sets)))
+    for condition in conditions:
+        report[condition] = {}
+        cells = []
+        for s in sets:
+            rows_s = source == s
+            r = {m: recall_table(y[rows_s], answers[condition][m][rows_s]) for m in MODELS}
+            same = float(np.mean(answers[condition][MODELS[0]][rows_s] == answers["as cropped"][MODELS[0]][rows_s]))
+            report[condition][s] = {**r, "product_answers_unchanged": round(100 * same, 1)}
+            cells += [f"{r[m]['war']:.1f} / {r[m]['uar']:.1f}" for m in MODELS] + [f"{100 * same:.0f}"]
+        print(f"| {condition} | " + " | ".join(cells) + " |", flush=True)
+    (HERE / "out").mkdir(exist_ok=True)
+    from omniemo import files
+
+    files.write_text(HERE / "out" / "face_conditions.json", json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
