@@ -84,7 +84,7 @@ def face_crop(grey: np.ndarray, landmarks: np.ndarray | None, box, size: int = I
 
 
 # Sensor grain (a dim room, a small face): noise of sd 10 and 20 grey levels on the 48-pixel crop cost the shipped
-# product 6 and 20 validation UAR points, and non-local means at the measured level won back 3-11 of them
+# product 6 and 20 validation UAR points, and non-local means at the measured level won back 2-11 of them
 # (bench/bench_face_conditions.py). The level is measured on the crop's flattest half, so texture and edges count
 # little: clean validation photos read 0.3-3.2 (99th percentile), faces in the compressed videos here 2.6-4.0,
 # sd-10 grain 4.5 and more; below the threshold a crop is left exactly as it is.
