@@ -150,24 +150,21 @@ def _load(cache: Path, denoise: bool) -> None:
 
 def _read(condition: str) -> tuple[str, dict]:
     """Every model's answer on every face under one condition."""
-    from omniemo.perception.expression import CLASSES, ExpressionModel, _softmax, denoised, product_of_experts
+    from omniemo.perception.expression import ExpressionModel, denoised
 
     model = ExpressionModel()
     small, large = changed(FACES["wide"], condition)
     if FACES["denoise"]:
         small, large = (np.stack(c) for c in zip(*(denoised(s, w)[:2] for s, w in zip(small, large))))
-    logits = np.vstack([model.logits(small[i:i + 256]) for i in range(0, len(small), 256)])
-    nets = np.log(_softmax(logits / model.temperature))
+    nets = np.vstack([model.logits(small[i:i + 256]) for i in range(0, len(small), 256)])
     answers = {name: [] for name in MODELS}
     for i in range(len(small)):
         readings = model.expert_readings(large[i])
-        product = product_of_experts(nets[i], readings, model.weights, model.floor)
-        answers[MODELS[0]].append(int(np.argmax(product)))
-        answers[MODELS[1]].append(int(np.argmax(nets[i])))
+        answers[MODELS[0]].append(int(np.argmax(model(small[i], readings))))
         answers[MODELS[2]].append(int(np.argmax(readings["fer"])))
         answers[MODELS[3]].append(int(np.argmax(readings["facex"])))
-    assert len(CLASSES) == nets.shape[1]
-    return condition, {k: np.array(v) for k, v in answers.items()}
+    answers[MODELS[1]] = np.argmax(nets, axis=1)
+    return condition, {k: np.asarray(v) for k, v in answers.items()}
 
 
 def main() -> None:
