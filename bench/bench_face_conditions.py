@@ -1,7 +1,7 @@
 """How the face reading holds up when the picture is worse: the validation faces changed one way at a time.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_face_conditions.py [--cache ~/.cache/omniemo/face-crops.npz]
-        [--only CONDITION] [--workers 2] [--no-denoise]
+        [--only CONDITION] [--workers 2] [--no-denoise] [--model DIR]
 
 The faces of `bench/bench_face.py` (FER2013 public test; the 15 % of RAF-DB train the face recipe set aside
 before training), cropped as the pipeline crops a video frame, then changed as a user's video may change them:
@@ -12,7 +12,8 @@ made from the changed one (area resampling, as the pipeline makes it from a fram
 face; the faces "as cropped" are read the same way. Per condition and set: WAR / UAR of the shipped product (our two nets x mini-Xception x facex), of
 our nets alone, and of each wheel model alone; and how many of the product's answers stay as on the clean face.
 Every model reads the crops as the pipeline gives them, denoised where grainy (``expression.denoised``);
-``--no-denoise`` reads them as changed. Results: bench/out/face_conditions.json (the voice has the same for
+``--no-denoise`` reads them as changed. ``--model DIR``: the model of a face-expression run's out-dir instead of
+the shipped one (e.g. one trained further with ``--degrade``). Results: bench/out/face_conditions.json (the voice has the same for
 recordings: bench_voice_conditions.py).
 """
 
@@ -144,15 +145,25 @@ def validation_faces(cache: Path) -> dict:
             "y": np.array([CLASSES.index(r["label"]) for r in rows]), "source": np.array([r["source"] for r in rows])}
 
 
-def _load(cache: Path, denoise: bool) -> None:
-    FACES.update(validation_faces(cache), denoise=denoise)
+def _load(cache: Path, denoise: bool, model_dir: Path | None) -> None:
+    FACES.update(validation_faces(cache), denoise=denoise, model_dir=model_dir)
+
+
+def expression_model(model_dir: Path | None):
+    """The shipped expression model, or the one a face-expression run wrote to ``model_dir``."""
+    from omniemo.perception.expression import CONFIG, ExpressionModel, network_files
+
+    if model_dir is None:
+        return ExpressionModel()
+    config = json.loads((model_dir / CONFIG).read_text())
+    return ExpressionModel([model_dir / name for name in network_files(config)], config)
 
 
 def _read(condition: str) -> tuple[str, dict]:
     """Every model's answer on every face under one condition."""
-    from omniemo.perception.expression import ExpressionModel, denoised
+    from omniemo.perception.expression import denoised
 
-    model = ExpressionModel()
+    model = expression_model(FACES["model_dir"])
     small, large = changed(FACES["wide"], condition)
     if FACES["denoise"]:
         small, large = (np.stack(c) for c in zip(*(denoised(s, w)[:2] for s, w in zip(small, large))))
@@ -173,6 +184,7 @@ def main() -> None:
     parser.add_argument("--only", help="run the conditions whose name contains this text (and the clean faces)")
     parser.add_argument("--workers", type=int, default=2, help="processes, one condition at a time each")
     parser.add_argument("--no-denoise", action="store_true", help="read grainy crops without denoising them")
+    parser.add_argument("--model", type=Path, help="a face-expression run's out-dir to read instead of the shipped model")
     args = parser.parse_args()
     from omniemo.train.face_expression import recall_table
 
@@ -181,7 +193,7 @@ def main() -> None:
     conditions = [c for c in CONDITIONS if c == "as cropped" or not args.only or args.only in c]
     # spawn, not fork: a forked child inherits the parent's model threads mid-state
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_load,
-                             initargs=(args.cache, not args.no_denoise)) as pool:
+                             initargs=(args.cache, not args.no_denoise, args.model)) as pool:
         answers = dict(pool.map(_read, conditions))
     report = {}
     sets = [s for s in ("fer2013", "rafdb") if (source == s).any()]
@@ -200,7 +212,8 @@ def main() -> None:
     (HERE / "out").mkdir(exist_ok=True)
     from omniemo import files
 
-    files.write_text(HERE / "out" / "face_conditions.json", json.dumps(report, indent=2) + "\n")
+    name = "face_conditions.json" if args.model is None else f"face_conditions.{args.model.name}.json"
+    files.write_text(HERE / "out" / name, json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

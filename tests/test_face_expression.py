@@ -362,3 +362,56 @@ def test_a_grainy_face_is_denoised_before_it_is_read_and_a_clean_one_is_left_alo
     assert found and found[0].noise > NOISE_THRESHOLD
     report, _, _ = face_report(np.array([0.0]), [found], (192, 192), 0.2)
     assert report.summary["denoised_frames"] == 1
+
+
+def test_a_shipped_net_is_rebuilt_in_torch_and_trained_further_from_where_it_was(tmp_path):
+    import torch
+
+    from omniemo.perception.expression import network_files
+    from omniemo.train.face_expression import FaceExpressionConfig, net_from_onnx, train
+
+    # the shipped nets, their BatchNorm folded at export, read the same in torch as in onnxruntime
+    from importlib import resources
+
+    weights = resources.files("omniemo.perception").joinpath("weights")
+    crops = np.random.default_rng(1).integers(0, 255, (4, 48, 48)).astype(np.uint8)
+    for name in network_files(shipped_config()):
+        net = net_from_onnx(weights.joinpath(name)).eval()
+        with torch.no_grad():
+            rebuilt = net(torch.from_numpy(crops).float().div(255).unsqueeze(1)).numpy()
+        assert np.allclose(rebuilt, ExpressionModel(weights.joinpath(name), {"temperature": 1.0}).logits(crops), atol=1e-4)
+    # a run trained further from a model starts from its nets: at a learning rate of 0 they come out as they went in
+    # (BatchNorm held in eval mode; batch statistics would have undone the folding)
+    root = _synthetic_faces(tmp_path / "faces")
+    small = {"fer2013_root": root, "cache": tmp_path / "crops.npz", "batch_size": 16, "width": 8, "workers": 1, "threads": 1}
+    train(FaceExpressionConfig(out_dir=tmp_path / "first", seed=3, nets=2, epochs=1, **small))
+    again = train(FaceExpressionConfig(out_dir=tmp_path / "further", init_from=tmp_path / "first", epochs=1, lr=0.0,
+                                       degrade=True, **small))
+    assert [n["trained_further_from"].split("/")[-1] for n in again["nets"]] == ["face_expression.onnx", "face_expression.1.onnx"]
+    assert all(n["degraded_pictures"] for n in again["nets"])
+    assert [n["first_trained"]["seed"] for n in again["nets"]] == [3, 4]  # how each was made before, kept
+    for name in ("face_expression.onnx", "face_expression.1.onnx"):
+        before = ExpressionModel(tmp_path / "first" / name, {"temperature": 1.0}).logits(crops)
+        assert np.allclose(ExpressionModel(tmp_path / "further" / name, {"temperature": 1.0}).logits(crops), before, atol=1e-4)
+    assert "trained further from face_expression.1.onnx" in (tmp_path / "further" / "FACE_MODEL_CARD.md").read_text()
+
+
+def test_degraded_pictures_are_made_small_and_blurred_only_when_asked():
+    import torch
+
+    from omniemo.train.face_expression import augmenter
+
+    names = [type(m).__name__ for m in augmenter()]
+    assert "RandomLowResolution" not in names
+    low = next(m for m in augmenter(degrade=True) if type(m).__name__ == "RandomLowResolution")
+    low.p = 1.0
+    faces = torch.rand(8, 1, 48, 48)
+    made = low(faces)
+    assert made.shape == faces.shape
+    # the detail above what at most 40 pixels hold is gone: neighbouring pixels differ far less than in noise
+    def roughness(x):
+        return (x[..., 1:] - x[..., :-1]).abs().mean()
+
+    assert roughness(made) < 0.7 * roughness(faces)
+    low.p = 0.0
+    assert torch.equal(low(faces), faces)

@@ -91,8 +91,11 @@ def train_speech_emotion(ravdess_root, cremad_root, ased_root, urdu_root, out_di
 @click.option("--held-out-run", "held_out_runs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The --out-dir of a run trained on one face set alone: read on the other set, it measures how much "
               "softer the shipped probabilities must be on faces unlike the training ones. Repeatable.")
+@click.option("--init-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Train the nets of this model's out-dir further (--epochs more, at --lr) instead of new ones.")
+@click.option("--degrade", is_flag=True, help="Augment with worse pictures too: heavier blur and small faces brought back up.")
 def train_face_expression(fer2013_root, rafdb_root, out_dir, cache, epochs, batch_size, lr, width, seed, nets, threads,
-                          limit, refit, with_nets, held_out_runs) -> None:
+                          limit, refit, with_nets, held_out_runs, init_from, degrade) -> None:
     """Train the facial-expression model on FER2013 and RAF-DB (CPU, torch), calibrate it, export ONNX + model card.
 
     To update the shipped model: --out-dir src/omniemo/perception/weights.
@@ -104,9 +107,11 @@ def train_face_expression(fer2013_root, rafdb_root, out_dir, cache, epochs, batc
     config = face_expression.FaceExpressionConfig(fer2013_root=fer2013_root, rafdb_root=rafdb_root, out_dir=out_dir, cache=cache,
                                   epochs=epochs, batch_size=batch_size, lr=lr, width=width, seed=seed, nets=nets,
                                   threads=threads, limit=limit, with_nets=list(with_nets),
-                                  held_out_runs=list(held_out_runs))
+                                  held_out_runs=list(held_out_runs), init_from=init_from, degrade=degrade)
     if with_nets and not refit:
         fail("--with-net goes with --refit")
+    if refit and (init_from or degrade):
+        fail("--init-from and --degrade train: they do not go with --refit")
     try:
         report = (face_expression.refit if refit else face_expression.train)(config)
     except ValueError as exc:

@@ -70,6 +70,12 @@ class FaceExpressionConfig:
     width: int = 32  # channels of the first stage; stages double it
     seed: int = 0
     nets: int = 1  # networks trained with seeds seed, seed + 1, ...; shipped as one model, their logits averaged
+    # a model's out-dir (its face_expression.json): its nets are trained further from their exported weights
+    # (``epochs`` more, at ``lr``) instead of new nets from scratch; ``nets`` is then theirs
+    init_from: Path | None = None
+    # pictures worse than the training photos: heavier blur (sigma to 2.6 px of 48) and faces made at 14-40 px and
+    # brought back to 48, on top of the standard augmentation
+    degrade: bool = False
     workers: int = 2  # processes for the landmark pass
     threads: int = 2  # torch threads for training
     limit: int | None = None  # at most this many images per source and split: a seeded sample (quick or held-out runs)
@@ -214,8 +220,10 @@ def expression_net(width: int = 32, classes: int = len(CLASSES)):
     )
 
 
-def augmenter():
-    """Batch augmentation on (N, 1, H, W) tensors in [0, 1] (kornia; JPEG needs three channels)."""
+def augmenter(degrade: bool = False):
+    """Batch augmentation on (N, 1, H, W) tensors in [0, 1] (kornia; JPEG needs three channels). ``degrade``: blur
+    up to sigma 2.6 px (the standard 5 x 5 kernel stops near 1.4) and a quarter of the faces made small and
+    brought back, as a face far from the camera is."""
     import kornia.augmentation as K
     import torch
 
@@ -227,14 +235,75 @@ def augmenter():
         def forward(self, x):
             return self.jpeg(x.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
 
+    class RandomLowResolution(torch.nn.Module):
+        """A share ``p`` of the batch resampled to a side drawn from ``sides`` (one per batch: one resize call),
+        then back to its own size: the detail a small face in a frame never had."""
+
+        def __init__(self, sides: tuple[int, int] = (14, 40), p: float = 0.25):
+            super().__init__()
+            self.sides, self.p = sides, p
+
+        def forward(self, x):
+            chosen = torch.rand(len(x)) < self.p
+            if not chosen.any():
+                return x
+            side = int(torch.randint(self.sides[0], self.sides[1] + 1, (1,)))
+            small = torch.nn.functional.interpolate(x[chosen], size=(side, side), mode="area")
+            x = x.clone()
+            x[chosen] = torch.nn.functional.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            return x
+
+    blur = ([K.RandomGaussianBlur((11, 11), (0.1, 2.6), p=0.3), RandomLowResolution()] if degrade
+            else [K.RandomGaussianBlur((5, 5), (0.1, 1.4), p=0.25)])
     return torch.nn.Sequential(
         K.RandomHorizontalFlip(),
         K.RandomAffine(degrees=12.0, translate=(0.06, 0.06), scale=(0.9, 1.12), padding_mode="border", p=0.9),
         K.ColorJitter(brightness=0.35, contrast=0.35, p=0.8),
-        K.RandomGaussianBlur((5, 5), (0.1, 1.4), p=0.25),
+        *blur,
         GreyJPEG(),
         K.RandomErasing(scale=(0.02, 0.15), ratio=(0.3, 3.3), value=0.5, p=0.35),
     )
+
+
+def net_from_onnx(path: Path, width: int = 32):
+    """The torch network of an ONNX file this recipe exported, to train further. The export folded each BatchNorm
+    into the convolution before it, so each BatchNorm is rebuilt as the identity plus that convolution's bias;
+    it must stay in eval mode while training (``_hold_batch_norm``): batch statistics would undo the folding."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    stored = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    net = expression_net(width)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    nodes = [n for n in model.graph.node if n.op_type == "Conv"]  # in forward order: conv1, conv2, skip of each block
+    gemm = [n for n in model.graph.node if n.op_type == "Gemm"]
+    if len(nodes) != len(convs) or len(gemm) != 1:
+        raise ValueError(f"{path}: not a face-expression net of width {width} exported by this recipe")
+    with torch.no_grad():
+        for node, conv, norm in zip(nodes, convs, norms):
+            weight, bias = stored[node.input[1]], stored[node.input[2]]
+            if weight.shape != tuple(conv.weight.shape):
+                raise ValueError(f"{path}: a convolution of shape {weight.shape} where width {width} has {tuple(conv.weight.shape)}")
+            conv.weight.copy_(torch.from_numpy(weight.copy()))  # numpy_helper arrays are read-only
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0 - norm.eps)  # (x - 0) / sqrt(var + eps) = x
+            norm.weight.fill_(1.0)
+            norm.bias.copy_(torch.from_numpy(bias.copy()))
+        linear = net[-1]
+        linear.weight.copy_(torch.from_numpy(stored[gemm[0].input[1]].copy()))
+        linear.bias.copy_(torch.from_numpy(stored[gemm[0].input[2]].copy()))
+    return net
+
+
+def _hold_batch_norm(net) -> None:
+    import torch
+
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eval()
 
 
 # --- metrics --------------------------------------------------------------------------------------------------
@@ -337,16 +406,17 @@ def per_set_uar(y: np.ndarray, logits: dict[str, np.ndarray], sets: dict[str, np
 
 
 def train_net(config: FaceExpressionConfig, seed: int, images, labels, train_idx: np.ndarray,
-              val_sets: dict[str, np.ndarray], prior: np.ndarray):
-    """One network from ``seed``: (net at its best epoch by mean validation UAR, its record)."""
+              val_sets: dict[str, np.ndarray], prior: np.ndarray, initial=None):
+    """One network from ``seed``: (net at its best epoch by mean validation UAR, its record). ``initial``: a net
+    to train further (``net_from_onnx``) instead of a new one."""
     import torch
     from torch import nn
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     adjustment = torch.tensor(np.log(np.maximum(prior, 1e-6)), dtype=torch.float32)
-    net = expression_net(config.width)
-    augment = augmenter()
+    net = expression_net(config.width) if initial is None else initial
+    augment = augmenter(config.degrade)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * int(np.ceil(len(train_idx) / config.batch_size))
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=max(steps, 1), pct_start=0.1)
@@ -355,6 +425,8 @@ def train_net(config: FaceExpressionConfig, seed: int, images, labels, train_idx
     history, best = [], None
     for epoch in range(1, config.epochs + 1):
         net.train()
+        if initial is not None:
+            _hold_batch_norm(net)
         start, total = time.perf_counter(), 0.0
         order = rng.permutation(train_idx)
         for first in range(0, len(order), config.batch_size):
@@ -407,17 +479,20 @@ def train(config: FaceExpressionConfig) -> dict:
     labels = torch.from_numpy(y)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    starts = initial_nets(config)
+    initials = [net_from_onnx(start, config.width) if start else None for start in starts]  # read before any export
     nets, val_logits = [], {flip: {s: 0.0 for s in val_sets} for flip in (False, True)}
-    for index in range(config.nets):
-        net, record = train_net(config, config.seed + index, images, labels, train_idx, val_sets, prior)
+    for index, (start, initial) in enumerate(zip(starts, initials)):
+        net, record = train_net(config, config.seed + index, images, labels, train_idx, val_sets, prior, initial)
         export_onnx(net, out / net_file(index))
-        nets.append({"file": net_file(index), **record})
+        nets.append({"file": net_file(index), **record, "degraded_pictures": config.degrade,
+                     **({"trained_further_from": str(start), "first_trained": first_training(start)} if start else {})})
         for flip in (False, True):
             logits = {s: predict_logits(net, images, idx, flip) for s, idx in val_sets.items()}
             if not flip:
                 nets[-1]["validation_uar"] = per_set_uar(y, logits, val_sets)
             for s in val_sets:
-                val_logits[flip][s] = val_logits[flip][s] + logits[s] / config.nets
+                val_logits[flip][s] = val_logits[flip][s] + logits[s] / len(starts)
     report = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()
                          if k not in ("with_nets", "held_out_runs")},
               "data": {f"{s}/{p}": int(((source == s) & (split == p)).sum()) for s in ("fer2013", "rafdb")
@@ -427,6 +502,35 @@ def train(config: FaceExpressionConfig) -> dict:
     held_out = held_out_shift(config.held_out_runs, crops, y, val_sets)
     return calibrate_and_ship(out, report, val_logits, expert_crops(rows, val_sets, config),
                               {s: y[idx] for s, idx in val_sets.items()}, config.seed, held_out)
+
+
+def initial_nets(config: FaceExpressionConfig) -> list[Path | None]:
+    """What each net starts from: None (``config.nets`` new nets) or, with ``init_from``, that model's ONNX files."""
+    if config.init_from is None:
+        return [None] * config.nets
+    source = Path(config.init_from)
+    if not (source / CONFIG).is_file():
+        raise ValueError(f"{source}: no {CONFIG} of a face-expression model to train further")
+    from omniemo.perception.expression import network_files
+
+    starts = [source / name for name in network_files(json.loads((source / CONFIG).read_text()))]
+    missing = [str(p) for p in starts if not p.is_file()]
+    if missing:
+        raise ValueError(f"{source}: its {CONFIG} names nets that are not there: {', '.join(missing)}")
+    return starts
+
+
+def first_training(net: Path) -> dict | None:
+    """How a net that is trained further was made before: its record in the scores file beside it (seed, epoch kept,
+    epochs, whether with degraded pictures), or None where that file does not name it."""
+    scores = Path(net).parent / SCORES
+    if not scores.is_file():
+        return None
+    record = next((r for r in _net_records(json.loads(scores.read_text())) if r["file"] == Path(net).name), None)
+    if record is None:
+        return None
+    return {"seed": record["seed"], "best_epoch": record["best_epoch"], "epochs": len(record["history"]),
+            "degraded_pictures": bool(record.get("degraded_pictures", False)), "first_trained": record.get("first_trained")}
 
 
 def expert_crops(rows: list[dict], val_sets: dict[str, np.ndarray],
@@ -557,10 +661,22 @@ def export_onnx(net, path: Path) -> None:
     files.write_bytes(path, buffer.getvalue())
 
 
+def _net_history(net: dict) -> str:
+    """How one net was made, as the card says it."""
+    made = f"seed {net['seed']}: epoch {net['best_epoch']} of {len(net['history'])}"
+    if net.get("degraded_pictures"):
+        made += " with degraded pictures too (heavier blur, small faces)"
+    if net.get("trained_further_from"):
+        first = net.get("first_trained")
+        made = ((f"{_net_history(first | {'history': [None] * first['epochs']})}, then " if first else "")
+                + f"trained further from {Path(net['trained_further_from']).name}, {made}")
+    if net.get("validation_uar"):
+        made += ", validation UAR " + " / ".join(f"{v:.1f}" for v in net["validation_uar"].values())
+    return made
+
+
 def _nets_sentence(nets: list[dict]) -> str:
-    each = "; ".join(f"seed {n['seed']}: epoch {n['best_epoch']} of {len(n['history'])}"
-                     + (", validation UAR " + " / ".join(f"{v:.1f}" for v in n["validation_uar"].values())
-                        if n.get("validation_uar") else "") for n in nets)
+    each = "; ".join(_net_history(n) for n in nets)
     if len(nets) == 1:
         return f"The epoch kept has the best mean validation UAR ({each})."
     return (f"{len(nets)} networks from different seeds, their logits averaged; for each, the epoch with the best mean"
@@ -632,7 +748,11 @@ def model_card(report: dict) -> str:
         "crops made the way the pipeline makes them (landmarks found on "
         + ", ".join(f"{100 * v:.0f} % of {k}" for k, v in report["aligned_share"].items())
         + "; the rest used as the image), batch augmentation (flip, rotation, scale, shift, brightness and contrast,",
-        "blur, JPEG, erased patches for occlusion), label smoothing and a logit-adjusted loss for the rare classes.",
+        "blur, JPEG, erased patches for occlusion), label smoothing and a logit-adjusted loss for the rare classes."
+        + (" With degraded pictures too: blur up to sigma 2.6 pixels of 48 and a quarter of the faces made at 14-40"
+           " pixels and brought back." if any(n.get("degraded_pictures") for n in report["nets"]) else "")
+        + (f" Nets trained further start from the exported ones, BatchNorm held as exported, at a peak learning rate"
+           f" of {report['config']['lr']:g}." if any(n.get("trained_further_from") for n in report["nets"]) else ""),
         f"{_nets_sentence(report['nets'])} {_flip_sentence(report)} Temperature {report['temperature']:.2f}"
         " fitted on the validation faces. Shipped: a product of ours with the wheel models, each mixed with a uniform"
         " floor so that none can veto a class (mini-Xception says disgust about 1e-4 on most faces), weights and floor"
