@@ -151,12 +151,9 @@ def _load(cache: Path, denoise: bool, model_dir: Path | None) -> None:
 
 def expression_model(model_dir: Path | None):
     """The shipped expression model, or the one a face-expression run wrote to ``model_dir``."""
-    from omniemo.perception.expression import CONFIG, ExpressionModel, network_files
+    from omniemo.perception.expression import ExpressionModel
 
-    if model_dir is None:
-        return ExpressionModel()
-    config = json.loads((model_dir / CONFIG).read_text())
-    return ExpressionModel([model_dir / name for name in network_files(config)], config)
+    return ExpressionModel() if model_dir is None else ExpressionModel.from_dir(model_dir)
 
 
 def _read(condition: str) -> tuple[str, dict]:

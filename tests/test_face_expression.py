@@ -394,6 +394,9 @@ def test_a_shipped_net_is_rebuilt_in_torch_and_trained_further_from_where_it_was
         before = ExpressionModel(tmp_path / "first" / name, {"temperature": 1.0}).logits(crops)
         assert np.allclose(ExpressionModel(tmp_path / "further" / name, {"temperature": 1.0}).logits(crops), before, atol=1e-4)
     assert "trained further from face_expression.1.onnx" in (tmp_path / "further" / "FACE_MODEL_CARD.md").read_text()
+    # the run's whole model, as a benchmark reads it: both nets, averaged
+    model = ExpressionModel.from_dir(tmp_path / "further")
+    assert len(model.sessions) == 2 and model(crops[0]).sum() == pytest.approx(1.0)
 
 
 def test_degraded_pictures_are_made_small_and_blurred_only_when_asked():

@@ -249,6 +249,13 @@ class ExpressionModel:
         self.experts = {name: EXPERTS[name]() for name, weight in self.weights.items() if weight}
         self.name = self.config.get("name", "omniemo face-expression")
 
+    @classmethod
+    def from_dir(cls, directory) -> "ExpressionModel":
+        """The model a face-expression training run wrote to ``directory`` (its config and networks)."""
+        directory = Path(directory)
+        config = json.loads((directory / CONFIG).read_text())
+        return cls([directory / name for name in network_files(config)], config)
+
     def logits(self, crops: np.ndarray) -> np.ndarray:
         """Raw logits for a batch of aligned grey crops (N, 48, 48) uint8: the mean over the networks (and, with
         ``test_time_flip``, over each crop and its mirror image, run in the same batch)."""
