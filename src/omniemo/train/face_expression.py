@@ -43,6 +43,7 @@ from omniemo.perception.expression import (
     INPUT_SIZE,
     WEIGHTS,
     log_softmax,
+    network_files,
     product_of_experts,
 )
 
@@ -511,8 +512,6 @@ def initial_nets(config: FaceExpressionConfig) -> list[Path | None]:
     source = Path(config.init_from)
     if not (source / CONFIG).is_file():
         raise ValueError(f"{source}: no {CONFIG} of a face-expression model to train further")
-    from omniemo.perception.expression import network_files
-
     starts = [source / name for name in network_files(json.loads((source / CONFIG).read_text()))]
     missing = [str(p) for p in starts if not p.is_file()]
     if missing:
@@ -663,12 +662,13 @@ def export_onnx(net, path: Path) -> None:
 
 def _net_history(net: dict) -> str:
     """How one net was made, as the card says it."""
-    made = f"seed {net['seed']}: epoch {net['best_epoch']} of {len(net['history'])}"
+    epochs = net["epochs"] if "epochs" in net else len(net["history"])  # a first training's record keeps the count
+    made = f"seed {net['seed']}: epoch {net['best_epoch']} of {epochs}"
     if net.get("degraded_pictures"):
         made += " with degraded pictures too (heavier blur, small faces)"
     if net.get("trained_further_from"):
         first = net.get("first_trained")
-        made = ((f"{_net_history(first | {'history': [None] * first['epochs']})}, then " if first else "")
+        made = ((f"{_net_history(first)}, then " if first else "")
                 + f"trained further from {Path(net['trained_further_from']).name}, {made}")
     if net.get("validation_uar"):
         made += ", validation UAR " + " / ".join(f"{v:.1f}" for v in net["validation_uar"].values())
