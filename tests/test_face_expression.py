@@ -371,9 +371,7 @@ def test_a_shipped_net_is_rebuilt_in_torch_and_trained_further_from_where_it_was
     from omniemo.train.face_expression import FaceExpressionConfig, net_from_onnx, train
 
     # the shipped nets, their BatchNorm folded at export, read the same in torch as in onnxruntime
-    from importlib import resources
-
-    weights = resources.files("omniemo.perception").joinpath("weights")
+    weights = model_dir()
     crops = np.random.default_rng(1).integers(0, 255, (4, 48, 48)).astype(np.uint8)
     for name in network_files(shipped_config()):
         net = net_from_onnx(weights.joinpath(name)).eval()

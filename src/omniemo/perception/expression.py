@@ -220,6 +220,20 @@ def network_files(config: dict) -> list[str]:
     return list(config.get("networks", [WEIGHTS]))
 
 
+def model_files(directory) -> tuple[dict, list[Path]]:
+    """(config, paths of its networks) of the model a face-expression training run wrote to ``directory``; a
+    ValueError naming what is missing."""
+    directory = Path(directory)
+    if not (directory / CONFIG).is_file():
+        raise ValueError(f"{directory}: no {CONFIG} of a face-expression model")
+    config = json.loads((directory / CONFIG).read_text())
+    paths = [directory / name for name in network_files(config)]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise ValueError(f"{directory}: its {CONFIG} names nets that are not there: {', '.join(missing)}")
+    return config, paths
+
+
 class ExpressionModel:
     """Our expression model (ONNX) on aligned 48 x 48 grey crops, calibrated; see the module docstring."""
 
@@ -252,9 +266,8 @@ class ExpressionModel:
     @classmethod
     def from_dir(cls, directory) -> "ExpressionModel":
         """The model a face-expression training run wrote to ``directory`` (its config and networks)."""
-        directory = Path(directory)
-        config = json.loads((directory / CONFIG).read_text())
-        return cls([directory / name for name in network_files(config)], config)
+        config, paths = model_files(directory)
+        return cls(paths, config)
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         """Raw logits for a batch of aligned grey crops (N, 48, 48) uint8: the mean over the networks (and, with

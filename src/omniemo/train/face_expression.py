@@ -43,7 +43,7 @@ from omniemo.perception.expression import (
     INPUT_SIZE,
     WEIGHTS,
     log_softmax,
-    network_files,
+    model_files,
     product_of_experts,
 )
 
@@ -509,14 +509,7 @@ def initial_nets(config: FaceExpressionConfig) -> list[Path | None]:
     """What each net starts from: None (``config.nets`` new nets) or, with ``init_from``, that model's ONNX files."""
     if config.init_from is None:
         return [None] * config.nets
-    source = Path(config.init_from)
-    if not (source / CONFIG).is_file():
-        raise ValueError(f"{source}: no {CONFIG} of a face-expression model to train further")
-    starts = [source / name for name in network_files(json.loads((source / CONFIG).read_text()))]
-    missing = [str(p) for p in starts if not p.is_file()]
-    if missing:
-        raise ValueError(f"{source}: its {CONFIG} names nets that are not there: {', '.join(missing)}")
-    return starts
+    return model_files(config.init_from)[1]
 
 
 def first_training(net: Path) -> dict | None:
