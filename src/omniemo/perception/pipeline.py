@@ -348,30 +348,43 @@ def _audio(path, info, wanted, evidence: Evidence, voice_profile=None):
             evidence.modalities[m] = ModalityReport(ABSENT, reason="the audio track is shorter than 0.2 s")
         return
     t0 = time.perf_counter()
-    measured = voice.analyse_voice(clip.audio, clip.sample_rate)
-    evidence.timings["voice"] = round(time.perf_counter() - t0, 3)
-    if not measured["speech_spans"]:
-        reason = f"no speech detected in {measured['duration']:.1f} s of audio"
+    speech = voice.speech_spans(clip.audio, clip.sample_rate)
+    if not speech:
+        reason = f"no speech detected in {clip.audio.size / clip.sample_rate:.1f} s of audio"
         reason += "".join(f"; {n}" for n in clip.notes if "non-finite" in n)
         for m in wanted:
             evidence.modalities[m] = ModalityReport(ABSENT, reason=reason, model=voice.VOICE_MODEL)
         return
-    if "voice" in wanted:
-        evidence.modalities["voice"], cues = _voice_report(measured)
-        evidence.cues += cues
-        t0 = time.perf_counter()
-        emotion, why_not = _voice_emotion(clip.audio, measured["speech_spans"], voice_profile)
-        if emotion is not None:
-            evidence.cues.append(emotion)
-            evidence.modalities["voice"].summary["emotion_probabilities"] = emotion.detail["probabilities"]
-        else:
-            evidence.modalities["voice"].summary["no_emotion"] = why_not
-        evidence.timings["voice_emotion"] = round(time.perf_counter() - t0, 3)
-    if "words" in wanted:
-        t0 = time.perf_counter()
-        evidence.modalities["words"], cues = _words_report(clip.audio, measured["speech_spans"])
-        evidence.cues += cues
-        evidence.timings["words"] = round(time.perf_counter() - t0, 3)
+    # The words (Whisper, most of the audio branch's time) start as soon as the speech is found, in a thread
+    # of their own, and the voice measures and the voice emotion run meanwhile; the words' cues still come last.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="omniemo-words") as pool:
+        words_job = pool.submit(_timed_words_report, clip.audio, speech) if "words" in wanted else None
+        measured = voice.analyse_voice(clip.audio, clip.sample_rate, speech)
+        evidence.timings["voice"] = round(time.perf_counter() - t0, 3)
+        if "voice" in wanted:
+            _voice_into(evidence, clip.audio, measured, voice_profile)
+        if words_job is not None:
+            (evidence.modalities["words"], cues), evidence.timings["words"] = words_job.result()
+            evidence.cues += cues
+
+
+def _voice_into(evidence: Evidence, audio: np.ndarray, measured: dict, voice_profile) -> None:
+    evidence.modalities["voice"], cues = _voice_report(measured)
+    evidence.cues += cues
+    t0 = time.perf_counter()
+    emotion, why_not = _voice_emotion(audio, measured["speech_spans"], voice_profile)
+    if emotion is not None:
+        evidence.cues.append(emotion)
+        evidence.modalities["voice"].summary["emotion_probabilities"] = emotion.detail["probabilities"]
+    else:
+        evidence.modalities["voice"].summary["no_emotion"] = why_not
+    evidence.timings["voice_emotion"] = round(time.perf_counter() - t0, 3)
+
+
+def _timed_words_report(audio: np.ndarray, speech_spans):
+    t0 = time.perf_counter()
+    report = _words_report(audio, speech_spans)
+    return report, round(time.perf_counter() - t0, 3)
 
 
 def _voice_emotion(audio: np.ndarray, speech, voice_profile=None) -> tuple[Cue | None, str | None]:

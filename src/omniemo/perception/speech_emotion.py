@@ -34,7 +34,7 @@ import numpy as np
 
 from omniemo import files
 from omniemo.labels import RAVDESS
-from omniemo.perception.models import whisper_encoder
+from omniemo.perception.models import import_faster_whisper, whisper_encoder
 
 LABELS = RAVDESS.labels  # neutral, calm, happy, sad, angry, fear, disgust, surprise: the concept space
 SAMPLE_RATE = 16_000
@@ -62,6 +62,7 @@ def _egemaps():
 
 @lru_cache(maxsize=1)
 def _mel():
+    import_faster_whisper()
     from faster_whisper.feature_extractor import FeatureExtractor
 
     return FeatureExtractor(feature_size=80)

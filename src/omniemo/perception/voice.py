@@ -73,6 +73,9 @@ def levelled(piece: np.ndarray, level: tuple[float, float]) -> np.ndarray:
 def speech_spans(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[list[float]]:
     """[start, end] seconds of speech, by the Silero VAD model that faster-whisper ships (reading the recording
     without DC offset and, when quiet, raised: ``detection_gain``)."""
+    from omniemo.perception.models import import_faster_whisper
+
+    import_faster_whisper()
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     options = VadOptions(threshold=0.5, min_speech_duration_ms=120, min_silence_duration_ms=int(MIN_PAUSE * 1000),
@@ -137,10 +140,11 @@ def _nanstat(fn, x):
     return float(fn(x)) if x.size else float("nan")
 
 
-def analyse_voice(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
-    """All voice measurements of a clip as plain data (spans in seconds)."""
+def analyse_voice(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, spans: list[list[float]] | None = None) -> dict:
+    """All voice measurements of a clip as plain data (spans in seconds); ``spans``: its speech, when detected
+    already (``speech_spans``)."""
     duration = audio.size / sample_rate
-    spans = speech_spans(audio, sample_rate)
+    spans = speech_spans(audio, sample_rate) if spans is None else spans
     result: dict = {"duration": duration, "speech_spans": spans, "speech_seconds": total_seconds(spans)}
     pauses = [[a[1], b[0]] for a, b in zip(spans, spans[1:]) if b[0] - a[1] >= MIN_PAUSE]
     result["pauses"] = pauses

@@ -22,7 +22,7 @@ from importlib import resources
 
 import numpy as np
 
-from omniemo.perception.models import WHISPER_NAME, whisper_model
+from omniemo.perception.models import WHISPER_NAME, import_faster_whisper, whisper_model
 from omniemo.perception.voice import detection_gain, levelled
 
 WORDS_MODEL = f"{WHISPER_NAME} + VADER + NRC emotion lexicon"
@@ -147,6 +147,7 @@ def transcribe(audio: np.ndarray, speech_spans: list[list[float]], threads: int 
 def _detect_language(model, audio: np.ndarray) -> tuple[str, float]:
     """Whisper's language of ``audio`` (at most 30 s), from the features exactly as ``transcribe`` frames its first
     window, so that the transcription of the same window reuses this encoder pass (``whisper_model`` keeps it)."""
+    import_faster_whisper()
     from faster_whisper.audio import pad_or_trim
 
     features = model.feature_extractor(audio)

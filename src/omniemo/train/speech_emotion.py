@@ -127,9 +127,10 @@ def _features_worker(job):
 def legacy_features(audio: np.ndarray) -> np.ndarray:
     """The previous model's input: Whisper tiny.en's last encoder layer (CTranslate2), mean and std over the
     whole clip, plus eGeMAPS of the raw clip."""
-    import ctranslate2
+    from omniemo.perception.models import import_faster_whisper, whisper_model
 
-    from omniemo.perception.models import whisper_model
+    import_faster_whisper()
+    import ctranslate2
     from omniemo.perception.speech_emotion import _egemaps
 
     model = whisper_model(1, "tiny.en")
