@@ -176,6 +176,41 @@ def test_eval_table(tmp_path, tiny_media, counting):
     assert result.exit_code == 0 and (tmp_path / "t.csv").exists()
 
 
+def test_clips_adapter_reads_a_users_corpus_in_either_layout(tmp_path, tiny_media, counting):
+    # one folder per label, named the way corpora name them (TESS-like speaker prefixes, ASED-like numbers)
+    folders = tmp_path / "folders"
+    _copy(tiny_media["wav"], folders / "OAF_angry" / "OAF_back_ANG.wav")
+    _copy(tiny_media["mp4"], folders / "YAF_pleasant_surprised" / "deeper" / "YAF_back_ps.mp4")
+    _copy(tiny_media["wav"], folders / "05Angry" / "a5-01-01-01-02.wav")
+    (folders / "OAF_angry" / "notes.txt").write_text("not media: skipped")
+    items = load_items("clips", folders, labels="ravdess")
+    assert sorted((i.label, i.id.split("/")[-1]) for i in items) == [
+        ("angry", "OAF_back_ANG.wav"), ("angry", "a5-01-01-01-02.wav"), ("surprise", "YAF_back_ps.mp4")]
+    # or a labels.csv with speakers and splits
+    table = tmp_path / "table"
+    _copy(tiny_media["wav"], table / "x.wav")
+    _copy(tiny_media["flv"], table / "sub" / "y.flv")
+    (table / "labels.csv").write_text("file,label,speaker,split\nx.wav,Anger,s1,test\nsub/y.flv,sadness,s2,dev\n")
+    rows = load_items("clips", table)
+    assert [(i.label, i.speaker, i.split) for i in rows] == [("angry", "s1", "test"), ("sad", "s2", "dev")]
+    assert [i.id for i in load_items("clips", table, "dev")] == ["sub/y.flv"]
+    with pytest.raises(DatasetError, match="no audio, video or image files"):
+        (tmp_path / "empty" / "happy").mkdir(parents=True)
+        load_items("clips", tmp_path / "empty")
+    # scored end to end in the run's label set
+    summary = run_eval(EvalConfig(dataset="clips", root=str(folders), out_dir=str(tmp_path / "run"), model="counting",
+                                  labels="ravdess"))
+    assert summary["items"] == 3 and summary["scores"]["paper"]["n"] == 3
+    assert summary["scores"]["paper"]["war"] == pytest.approx(1 / 3)  # the double answers angry only for "ANG"
+    # `datasets check` reads the labels in the set the run will use
+    _copy(tiny_media["wav"], folders / "calm" / "c.wav")
+    assert CliRunner().invoke(main, ["datasets", "check", "clips", str(folders)]).exit_code == 2  # calm: not in dfew
+    listed = CliRunner().invoke(main, ["datasets", "check", "clips", str(folders), "--labels", "ravdess"])
+    assert listed.exit_code == 0 and "4 items" in listed.output and "calm" in listed.output
+    refused = CliRunner().invoke(main, ["datasets", "check", "cremad", str(folders), "--labels", "ravdess"])
+    assert refused.exit_code == 2 and "reads its own label set" in refused.output
+
+
 def test_eval_cli_on_real_samples(crema_samples, tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["eval", "--dataset", "cremad", "--root", str(crema_samples), "--split", "all",

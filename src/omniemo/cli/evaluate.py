@@ -79,22 +79,30 @@ def score_command(predictions: Path, labels: str, protocol: str, bootstrap: int,
 
 @click.group("datasets")
 def datasets_group() -> None:
-    """Dataset adapters: dfew, mafw, ravdess, cremad, mer2023, manifest (JSONL), r1omni (training JSON)."""
+    """Dataset adapters: dfew, mafw, ravdess, cremad, ased, urdu, mer2023, images, clips (a folder of your own),
+    manifest (JSONL), r1omni (training JSON)."""
 
 
 @datasets_group.command("check")
 @click.argument("name")
 @click.argument("root", type=click.Path(path_type=Path))
 @with_dataset_options
+@click.option("--labels", default=None,
+              help="images, clips, manifest: the label set their labels are read in (default dfew), as for eval.")
 @click.option("--json", "as_json", is_flag=True)
-def datasets_check(name, root, split, fold, modality, channel, perceived, as_json) -> None:
+def datasets_check(name, root, split, fold, modality, channel, perceived, labels, as_json) -> None:
     """List a dataset split as the adapter reads it: items, label counts, speakers, missing files."""
     from dataclasses import asdict
 
-    from omniemo.data.datasets import DatasetError, check
+    from omniemo.data.datasets import DatasetError, check, get_dataset
 
     try:
-        report = check(name, root, split, **dataset_options(fold, modality, channel, perceived))
+        options = dataset_options(fold, modality, channel, perceived)
+        if labels:
+            if not get_dataset(name).labels_from_run:
+                fail(f"--labels: {name} reads its own label set; it applies to images, clips and manifest")
+            options["labels"] = labels
+        report = check(name, root, split, **options)
     except DatasetError as exc:
         fail(str(exc))
     if as_json:
@@ -126,7 +134,7 @@ def datasets_toy(out_dir, n_train, n_test, seed) -> None:
 
 
 @click.group("eval", invoke_without_command=True)
-@click.option("--dataset", help="dfew, mafw, ravdess, cremad, ased, urdu, mer2023, manifest or r1omni.")
+@click.option("--dataset", help="dfew, mafw, ravdess, cremad, ased, urdu, mer2023, images, clips, manifest or r1omni.")
 @click.option("--root", type=click.Path(path_type=Path), help="The dataset's folder (or manifest file).")
 @with_dataset_options
 @click.option("--model", type=click.Choice(["pipeline", "humanomni", "qwen-omni"]), default="pipeline", show_default=True,

@@ -283,9 +283,10 @@ def _vocabulary_hint(labelset) -> str:
             " emotions such as happy,sad,contempt")
 
 
-def image_items(root: Path, split: str = "all", labels: str = "dfew") -> list[Item]:
-    """Face images: a ``labels.csv`` of ``file,label`` (an optional ``split`` column) under ``root``, or one folder
-    per label (``root/happy/*.jpg``). Labels are read in the run's label set (FER2013's seven words are dfew's)."""
+def _labelled_folder(root: Path, split: str, labels: str, suffixes: set[str], what: str) -> list[Item]:
+    """A ``labels.csv`` of ``file,label`` (optional ``speaker`` and ``split`` columns) under ``root``, or one
+    folder per label (``root/happy/...``, any depth below it; a folder name is read like an answer, so
+    ``OAF_angry`` or ``05Angry`` is angry). Labels are read in the run's label set."""
     labelset = get_labelset(labels)
     table = root / "labels.csv"
     items = []
@@ -299,8 +300,8 @@ def image_items(root: Path, split: str = "all", labels: str = "dfew") -> list[It
                 if label is None:
                     raise DatasetError(f"{table}:{number}: label {row['label']!r} is not in the {labelset.name} vocabulary"
                                        f" ({_vocabulary_hint(labelset)})")
-                path = root / row["file"]
-                items.append(Item(row["file"], str(path), label, split=row.get("split") or "all"))
+                items.append(Item(row["file"], str(root / row["file"]), label, speaker=row.get("speaker") or None,
+                                  split=row.get("split") or "all"))
     else:
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
             label = _label(folder.name, labelset)
@@ -308,11 +309,21 @@ def image_items(root: Path, split: str = "all", labels: str = "dfew") -> list[It
                 raise DatasetError(f"{folder}: the folder name is not an emotion of the {labelset.name} vocabulary"
                                    f" ({_vocabulary_hint(labelset)})")
             for path in sorted(folder.rglob("*")):
-                if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                if path.suffix.lower() in suffixes and path.is_file():
                     items.append(Item(str(path.relative_to(root)), str(path), label, split="all"))
     if not items:
-        raise DatasetError(f"{root}: no images (a labels.csv of file,label, or one folder per label)")
+        raise DatasetError(f"{root}: no {what} (a labels.csv of file,label, or one folder per label)")
     return items if split == "all" else _select(items, split)
+
+
+def image_items(root: Path, split: str = "all", labels: str = "dfew") -> list[Item]:
+    """Face images, as a labels.csv or one folder per label (FER2013's seven words are dfew's)."""
+    return _labelled_folder(root, split, labels, IMAGE_SUFFIXES, "images")
+
+
+def clip_items(root: Path, split: str = "all", labels: str = "dfew") -> list[Item]:
+    """A user's own corpus: audio, video or image files, as a labels.csv or one folder per label."""
+    return _labelled_folder(root, split, labels, MEDIA_SUFFIXES | IMAGE_SUFFIXES, "audio, video or image files")
 
 
 # --- generic manifest and the R1-Omni training JSON -----------------------------------------------------
@@ -410,6 +421,7 @@ DATASETS: dict[str, DatasetSpec] = {
     "mer2023": DatasetSpec("mer2023", "mer2023", mer2023_items, "all"),
     "manifest": DatasetSpec("manifest", "dfew", manifest_items, "all", labels_from_run=True),
     "images": DatasetSpec("images", "dfew", image_items, "all", labels_from_run=True),
+    "clips": DatasetSpec("clips", "dfew", clip_items, "all", labels_from_run=True),
     "r1omni": DatasetSpec("r1omni", "mafw", r1omni_items, "all"),
 }
 
