@@ -122,6 +122,10 @@ def test_a_little_speech_lowers_the_confidence(ravdess_speech):
     short = segment_emotions(audio, [[start, start + 0.8]])
     assert short.damped and not full.damped and short.probabilities.max() < full.probabilities.max()
     assert segment_emotions(audio, [[start, start + 0.3]]) is None
+    # a short word (0.45 s) is read, close to uniform: at most a quarter of the way from it
+    word = segment_emotions(audio, [[start, start + 0.45]])
+    assert word is not None and word.damped
+    assert word.probabilities.max() < 1 / 8 + 0.3 * (1 - 1 / 8)
 
 
 def test_augmentation_only_in_training(clips, monkeypatch):

@@ -46,7 +46,7 @@ MODEL_NAME = "omniemo speech-emotion (Whisper base layers 2-4 + eGeMAPS, linear,
 TARGET_DBFS = -23.0  # every utterance is brought to this RMS level before features
 MAX_SEGMENT_SECONDS = 6.0  # longer speech is split: the model was trained on 1-6 s utterances
 MIN_SEGMENT_SECONDS = 0.4
-MIN_SPEECH_SECONDS = 0.5  # less detected speech than this: no voice emotion
+MIN_SPEECH_SECONDS = 0.4  # less detected speech than this: no voice emotion (the shortest utterance read)
 # a mean of fewer clips is mostly their emotions (from 5 or 10 clips, held-out CREMA-D lost 2-3 points)
 MIN_ADAPT_CLIPS = 10
 MAX_ADAPT_CLIPS = 100  # 50 clips already came within 2 points of a whole corpus; more is reading every clip twice

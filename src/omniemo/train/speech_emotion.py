@@ -621,7 +621,7 @@ def model_card(report: dict, config: SpeechEmotionConfig) -> str:
         "- URDU speakers mostly show one emotion each, so normalising by speaker removes the emotion there: its",
         "  enrolled figure is low by construction, not a failure of enrolment.",
         "- Voice alone confuses calm/neutral/sad and fear/surprise; `analyze` fuses it with face and words.",
-        "- Less than 1.5 s of speech pulls the output towards uniform; less than 0.5 s gives no voice emotion.",
+        "- Less than 1.5 s of speech pulls the output towards uniform; less than 0.4 s gives no voice emotion.",
         "",
         "## Licence",
         "",
