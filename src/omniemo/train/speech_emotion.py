@@ -521,6 +521,8 @@ def calibration_lines(report: dict) -> list[str]:
 
 
 def model_card(report: dict, config: SpeechEmotionConfig) -> str:
+    from omniemo.perception.speech_emotion import FULL_CONFIDENCE_SECONDS, MIN_SPEECH_SECONDS
+
     loco, shipped, previous = report["leave_one_corpus_out"], report["shipped"], report.get("previous_model", {})
     lines = [
         "# Model card: omniemo speech-emotion",
@@ -621,7 +623,8 @@ def model_card(report: dict, config: SpeechEmotionConfig) -> str:
         "- URDU speakers mostly show one emotion each, so normalising by speaker removes the emotion there: its",
         "  enrolled figure is low by construction, not a failure of enrolment.",
         "- Voice alone confuses calm/neutral/sad and fear/surprise; `analyze` fuses it with face and words.",
-        "- Less than 1.5 s of speech pulls the output towards uniform; less than 0.4 s gives no voice emotion.",
+        f"- Less than {FULL_CONFIDENCE_SECONDS} s of speech pulls the output towards uniform; less than"
+        f" {MIN_SPEECH_SECONDS} s gives no voice emotion.",
         "",
         "## Licence",
         "",
