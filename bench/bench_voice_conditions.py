@@ -62,8 +62,8 @@ def first_speech(seconds: float):
     return cut
 
 
-SHORT = {"as recorded": lambda a: a} | {f"first {s} s of speech": first_speech(s) for s in (0.3, 0.4, 0.5, 0.6, 0.8,
-                                                                                        1.0, 1.5)}
+SPEECH_HEARD = (0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5)  # seconds
+SHORT = {"as recorded": lambda a: a} | {f"first {s} s of speech": first_speech(s) for s in SPEECH_HEARD}
 
 CONDITIONS = {
     "as recorded": lambda a: a,
@@ -126,8 +126,8 @@ def main() -> None:
             print(f"| {corpus} | {name} | {row['uar']} | {row['agreement']:.0f} | {row['no_emotion']} of {len(items)} |"
                   f" {row['right_when_answered']} | {row['stated']} |", flush=True)
     (HERE / "out").mkdir(exist_ok=True)
-    name = "voice_short.json" if args.short else "voice_conditions.json"
-    (HERE / "out" / name).write_text(json.dumps(results, indent=2))
+    result_file = HERE / "out" / ("voice_short.json" if args.short else "voice_conditions.json")
+    result_file.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
