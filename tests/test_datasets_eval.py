@@ -211,6 +211,82 @@ def test_clips_adapter_reads_a_users_corpus_in_either_layout(tmp_path, tiny_medi
     assert refused.exit_code == 2 and "reads its own label set" in refused.output
 
 
+def test_public_speech_corpora_in_their_release_layouts(tmp_path, tiny_media, counting):
+    layouts = {
+        "emodb": (["wav/03a01Wa.wav", "wav/08b10La.wav", "wav/16a05Tb.wav", "wav/readme.wav"],
+                  ["angry", "bored", "sad"], {"speaker-03", "speaker-08", "speaker-16"}),
+        "tess": (["TESS/OAF_angry/OAF_back_angry.wav", "TESS/YAF_pleasant_surprised/YAF_bath_ps.wav",
+                  "TESS/OAF_neutral/OA_bite_neutral.wav"], ["angry", "neutral", "surprise"], {"speaker-OAF", "speaker-YAF"}),
+        "savee": (["AudioData/DC/a01.wav", "AudioData/JK/sa15.wav", "ALL/KL_su03.wav"], ["angry", "sad", "surprise"],
+                  {"speaker-DC", "speaker-JK", "speaker-KL"}),
+        "emovo": (["EMOVO/f1/dis-f1-b1.wav", "EMOVO/m3/gio-m3-n5.wav", "EMOVO/m1/pau-m1-l2.wav"],
+                  ["disgust", "fear", "happy"], {"actor-f1", "actor-m1", "actor-m3"}),
+        "shemo": (["female/F01A01.wav", "male/M12W07.wav", "male/M05N21.wav"], ["angry", "neutral", "surprise"],
+                  {"speaker-F01", "speaker-M12", "speaker-M05"}),
+        "subesco": (["SUBESCO/F_01_OISHI_S_10_ANGRY_1.wav", "SUBESCO/M_03_TANVIR_S_2_SURPRISE_5.wav"],
+                    ["angry", "surprise"], {"speaker-F01", "speaker-M03"}),
+    }
+    for name, (files, labels, speakers) in layouts.items():
+        for file in files:
+            _copy(tiny_media["wav"], tmp_path / name / file)
+        items = load_items(name, tmp_path / name)  # the default split of a corpus never trained on: all of it
+        assert sorted(i.label for i in items) == labels, name
+        assert {i.speaker for i in items} == speakers, name
+        assert check(name, tmp_path / name).ok
+    # SAVEE ships each take as audio and as video: --modality picks, and the ids stay apart
+    _copy(tiny_media["mp4"], tmp_path / "savee" / "AudioVisualClip" / "DC" / "a01.avi")
+    assert len({i.id for i in load_items("savee", tmp_path / "savee")}) == 4
+    assert [i.id for i in load_items("savee", tmp_path / "savee", modality="video")] == ["DC_a01.avi"]
+    # eNTERFACE'05: emotion and subject from the folders, whatever the file is called
+    for file in ("subject 1/anger/sentence 1/s1_an_1.avi", "subject 6/sadness/sentence 3/s6_sa_3.avi",
+                 "subject 6/sadness/sentence 3/notes.txt"):
+        _copy(tiny_media["mp4"], tmp_path / "enterface" / file)
+    items = load_items("enterface", tmp_path / "enterface")
+    assert [(i.label, i.speaker) for i in items] == [("angry", "subject-1"), ("sad", "subject-6")]
+    # an option that does not apply says so instead of failing inside the reader
+    with pytest.raises(DatasetError, match="--channel: emodb has no such option.*ravdess"):
+        load_items("emodb", tmp_path / "emodb", channel="speech")
+    # scored in the corpus's own label set, and marked as a corpus the pipeline never heard
+    summary = run_eval(EvalConfig(dataset="emodb", root=str(tmp_path / "emodb"), out_dir=str(tmp_path / "run"),
+                                  model="counting"))
+    assert summary["labels"] == "emodb" and summary["items"] == 3 and summary["in_distribution"] is False
+
+
+def _image(path):
+    import cv2
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.full((32, 32), 128, np.uint8))
+    return path
+
+
+def test_public_face_sets_in_their_release_layouts(tmp_path):
+    for file in ("jaffe/KA.AN1.39.tiff", "jaffe/YM.SU2.59.tiff", "jaffe/README.tiff"):
+        _image(tmp_path / file)
+    assert [(i.label, i.speaker) for i in load_items("jaffe", tmp_path / "jaffe")] == [
+        ("angry", "poser-KA"), ("surprise", "poser-YM")]
+    for file in ("KDEF/AF01/AF01AFS.JPG", "KDEF/AF01/AF01DIHL.JPG", "KDEF/BM35/BM35HAFR.JPG", "KDEF/BM35/bm35nes.jpg"):
+        _image(tmp_path / file)
+    kdef = load_items("kdef", tmp_path / "KDEF")
+    assert sorted((i.label, i.split) for i in kdef) == [("disgust", "half"), ("fear", "frontal"), ("happy", "profile"),
+                                                          ("neutral", "frontal")]
+    assert sorted(i.label for i in load_items("kdef", tmp_path / "KDEF", "frontal")) == ["fear", "neutral"]
+    # CK+: the labelled last frame of a sequence (default), its first frame as neutral (onset)
+    ck = tmp_path / "ck"
+    for frame in ("00000001", "00000002", "00000011"):
+        _image(ck / "cohn-kanade-images" / "S005" / "001" / f"S005_001_{frame}.png")
+    _image(ck / "cohn-kanade-images" / "S010" / "002" / "S010_002_00000001.png")  # a sequence with no label
+    (ck / "Emotion" / "S005" / "001").mkdir(parents=True)
+    (ck / "Emotion" / "S005" / "001" / "S005_001_00000011_emotion.txt").write_text("   3.0000000e+00\n")
+    assert [(i.id, i.label) for i in load_items("ckplus", ck)] == [("S005_001_00000011", "disgust")]
+    assert [(i.id, i.label) for i in load_items("ckplus", ck, "onset")] == [("S005_001_00000001", "neutral")]
+    assert check("ckplus", ck, "all").ok
+    (ck / "Emotion" / "S005" / "001" / "S005_001_00000011_emotion.txt").write_text("happy\n")
+    with pytest.raises(DatasetError, match="S005_001_00000011_emotion.txt: not a CK\\+ emotion code"):
+        load_items("ckplus", ck)
+
+
 def test_eval_cli_on_real_samples(crema_samples, tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["eval", "--dataset", "cremad", "--root", str(crema_samples), "--split", "all",

@@ -14,7 +14,10 @@ from omniemo.labels import CREMAD, DFEW, LABEL_SETS, MAFW, MER2023, RAVDESS, get
 
 def test_vocabulary_sizes_and_official_codes():
     assert {name: len(ls.labels) for name, ls in LABEL_SETS.items()} == {
-        "dfew": 7, "mafw": 11, "ravdess": 8, "cremad": 6, "mer2023": 6, "ased": 5, "urdu": 4}
+        "dfew": 7, "mafw": 11, "ravdess": 8, "cremad": 6, "mer2023": 6, "ased": 5, "urdu": 4, "emodb": 7, "tess": 7,
+        "savee": 7, "emovo": 7, "shemo": 6, "subesco": 7, "enterface": 6, "jaffe": 7, "kdef": 7, "ckplus": 8}
+    # every label of every set is an emotion the answers can name (so fusion can map it to a concept)
+    assert all(normalize_answer(label, ls) == label for ls in LABEL_SETS.values() for label in ls.labels)
     assert [DFEW.from_code(i) for i in range(1, 8)] == ["happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"]
     assert [MAFW.from_code(n) for n in ("anger", "happiness", "contempt", "anxiety", "helplessness", "disappointment")] == [
         "angry", "happy", "contemptuous", "anxious", "helpless", "disappointed"]

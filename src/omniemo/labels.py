@@ -156,11 +156,68 @@ URDU = LabelSet(
     codes={"A": "angry", "H": "happy", "N": "neutral", "S": "sad"},
 )
 
-LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (DFEW, MAFW, RAVDESS, CREMAD, MER2023, ASED, URDU)}
+# Public corpora read in their release layouts (``omniemo.data.public``); nothing here trained on them.
+_BASIC = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+EMODB = LabelSet(
+    "emodb",
+    ("angry", "bored", "disgust", "fear", "happy", "sad", "neutral"),
+    # the German initial in the file name: Wut, Langeweile, Ekel, Angst, Freude, Trauer, Neutral
+    codes={"W": "angry", "L": "bored", "E": "disgust", "A": "fear", "F": "happy", "T": "sad", "N": "neutral"},
+)
+
+TESS = LabelSet("tess", _BASIC, codes={"ps": "surprise", "pleasant_surprise": "surprise", "pleasant_surprised": "surprise"})
+
+SAVEE = LabelSet(
+    "savee", _BASIC,
+    codes={"a": "angry", "d": "disgust", "f": "fear", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprise"},
+)
+
+EMOVO = LabelSet(
+    "emovo", _BASIC,
+    # Italian: disgusto, gioia, neutro, paura, rabbia, sorpresa, tristezza
+    codes={"dis": "disgust", "gio": "happy", "neu": "neutral", "pau": "fear", "rab": "angry", "sor": "surprise",
+           "tri": "sad"},
+)
+
+SHEMO = LabelSet(
+    "shemo",
+    ("angry", "fear", "happy", "neutral", "sad", "surprise"),
+    codes={"A": "angry", "F": "fear", "H": "happy", "N": "neutral", "S": "sad", "W": "surprise"},
+)
+
+SUBESCO = LabelSet("subesco", _BASIC)
+
+ENTERFACE = LabelSet(
+    "enterface",
+    ("angry", "disgust", "fear", "happy", "sad", "surprise"),
+    codes={"an": "angry", "di": "disgust", "fe": "fear", "ha": "happy", "sa": "sad", "su": "surprise"},
+)
+
+JAFFE = LabelSet(
+    "jaffe", _BASIC,
+    codes={"AN": "angry", "DI": "disgust", "FE": "fear", "HA": "happy", "NE": "neutral", "SA": "sad", "SU": "surprise"},
+)
+
+KDEF = LabelSet(
+    "kdef", _BASIC,
+    codes={"AN": "angry", "DI": "disgust", "AF": "fear", "HA": "happy", "NE": "neutral", "SA": "sad", "SU": "surprise"},
+)
+
+CKPLUS = LabelSet(
+    "ckplus",
+    ("neutral", "angry", "contemptuous", "disgust", "fear", "happy", "sad", "surprise"),
+    # the number in each sequence's Emotion/*_emotion.txt (0 is the sequence's first, neutral frame)
+    codes={str(i): w for i, w in enumerate(("neutral", "angry", "contemptuous", "disgust", "fear", "happy", "sad",
+                                            "surprise"))},
+)
+
+LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (DFEW, MAFW, RAVDESS, CREMAD, MER2023, ASED, URDU, EMODB, TESS,
+                                                          SAVEE, EMOVO, SHEMO, SUBESCO, ENTERFACE, JAFFE, KDEF, CKPLUS)}
 
 
 def get_labelset(spec: str | LabelSet) -> LabelSet:
-    """A known name (dfew, mafw, ravdess, cremad, mer2023) or a comma list of emotion words."""
+    """A known name (``LABEL_SETS``: dfew, mafw, ravdess, emodb, kdef ...) or a comma list of emotion words."""
     if isinstance(spec, LabelSet):
         return spec
     key = spec.strip().lower().replace("-", "")

@@ -150,10 +150,12 @@ def dataset_options(fold, modality, channel, perceived) -> dict:
 
 
 DATASET_OPTIONS = [
-    click.option("--split", default=None, help="train, dev, test or all (default: the dataset's test split)."),
+    click.option("--split", default=None,
+                 help="train, dev, test or all (default: test where the dataset has a speaker split, all for the public"
+                      " corpora no model here trained on); KDEF: frontal, half or profile; CK+: peak or onset."),
     click.option("--fold", type=click.IntRange(1, 5), default=None, help="DFEW/MAFW official fold 1-5 (default 1)."),
     click.option("--modality", type=click.Choice(["any", "audio-video", "video", "audio"]), default=None,
-                 help="RAVDESS files to take (default any)."),
+                 help="RAVDESS or SAVEE files to take (default any)."),
     click.option("--channel", type=click.Choice(["any", "speech", "song"]), default=None, help="RAVDESS speech or song."),
     click.option("--perceived", is_flag=True, help="CREMA-D: score against the crowd's vote (summaryTable.csv)."),
 ]

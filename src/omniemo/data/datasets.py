@@ -1,4 +1,5 @@
-"""Adapters for DFEW, MAFW, RAVDESS, CREMA-D, ASED, URDU, MER2023/EMER, face images, a JSONL manifest and the R1-Omni training JSON.
+"""Adapters for DFEW, MAFW, RAVDESS, CREMA-D, ASED, URDU, MER2023/EMER, face images, a user's folder of clips, a JSONL
+manifest, the R1-Omni training JSON, and (``omniemo.data.public``) public corpora no model here trained on.
 
 Splits: the official folds where they exist (DFEW, MAFW: ``fold`` 1-5, ``split`` train/test); speaker-
 independent splits where not (RAVDESS: train actors 01-16, dev 17-20, test 21-24; CREMA-D: train 1001-1024,
@@ -9,13 +10,25 @@ dev 1025-1030, test 1031-1091; ASED: train speakers 01-45, dev 46-55, test 56-65
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from omniemo.answers import extract_answer
+from omniemo.data import public
+from omniemo.data.base import (
+    IMAGE_SUFFIXES,
+    MEDIA_SUFFIXES,
+    CheckReport,
+    DatasetError,
+    Item,
+    media_index,
+    need,
+    select_split,
+)
 from omniemo.labels import (
     ASED,
     CREMAD,
@@ -28,66 +41,15 @@ from omniemo.labels import (
     get_labelset,
 )
 
-MEDIA_SUFFIXES = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".flv", ".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a",
-                  ".aac", ".wma", ".aiff", ".aif", ".m4v", ".mpg", ".mpeg", ".3gp", ".ts"}
-
-
-class DatasetError(ValueError):
-    """A dataset root that cannot be read (the message names the file and what is wrong)."""
-
-
-@dataclass
-class Item:
-    id: str
-    path: str
-    label: str
-    speaker: str | None = None
-    split: str | None = None
-    meta: dict = field(default_factory=dict)
-
-
-@dataclass
-class CheckReport:
-    dataset: str
-    root: str
-    split: str
-    items: int
-    missing: list[str]
-    unreadable: list[str]
-    label_counts: dict[str, int]
-    speakers: int
-
-    @property
-    def ok(self) -> bool:
-        return self.items > 0 and not self.missing and not self.unreadable
-
-
-def _media_index(root: Path) -> dict[str, Path]:
-    """Media files under ``root`` by file stem (the release formats name clips by id)."""
-    return {p.stem: p for p in root.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES and p.is_file()}
-
-
-def _need(path: Path, what: str) -> Path:
-    if not path.exists():
-        raise DatasetError(f"{path}: not found ({what})")
-    return path
-
-
-def _select(items: list[Item], split: str) -> list[Item]:
-    if split == "all":
-        return items
-    return [i for i in items if i.split == split]
-
-
 # --- DFEW -------------------------------------------------------------------------------------------------
 
 def dfew_items(root: Path, split: str = "test", fold: int = 1) -> list[Item]:
     """EmoLabel_DataSplit/{train,test}(single-labeled)/set_{fold}.csv: video_name,label (1-7)."""
-    base = _need(root / "EmoLabel_DataSplit", "DFEW label folder")
-    index = _media_index(root)
+    base = need(root / "EmoLabel_DataSplit", "DFEW label folder")
+    index = media_index(root)
     items = []
     for part in (("train", "test") if split == "all" else (split,)):
-        table = _need(base / f"{part}(single-labeled)" / f"set_{fold}.csv", "DFEW fold file")
+        table = need(base / f"{part}(single-labeled)" / f"set_{fold}.csv", "DFEW fold file")
         with table.open(newline="", encoding="utf-8-sig") as handle:
             for row in csv.DictReader(handle):
                 name = str(row["video_name"]).strip()
@@ -105,10 +67,10 @@ def mafw_items(root: Path, split: str = "test", fold: int = 1) -> list[Item]:
     matches = list(root.rglob(f"single/no_caption/set_{fold}"))
     if not matches:
         raise DatasetError(f"{root}: no 'single/no_caption/set_{fold}' folder (MAFW label files)")
-    index = _media_index(root)
+    index = media_index(root)
     items = []
     for part in (("train", "test") if split == "all" else (split,)):
-        table = _need(matches[0] / f"{part}.txt", "MAFW split file")
+        table = need(matches[0] / f"{part}.txt", "MAFW split file")
         for number, line in enumerate(table.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
@@ -146,7 +108,7 @@ def ravdess_items(root: Path, split: str = "test", modality: str = "any", channe
         items.append(Item(path.stem, str(path), RAVDESS.from_code(emo), speaker=f"actor-{actor}", split=ravdess_split(n),
                           meta={"modality": mod, "channel": "speech" if voc == "01" else "song",
                                 "intensity": "strong" if intensity == "02" else "normal", "sex": "male" if n % 2 else "female"}))
-    return _select(items, split)
+    return select_split(items, split)
 
 
 # --- CREMA-D ----------------------------------------------------------------------------------------------
@@ -190,7 +152,7 @@ def cremad_items(root: Path, split: str = "test", media: str = "any", perceived:
         items.append(Item(f"{path.stem}{path.suffix.lower()}", str(path), label, speaker=f"actor-{actor}",
                           split=cremad_split(int(actor)), meta={"sentence": sentence, "level": level, "acted": CREMAD.from_code(emotion),
                                                             "sex": sexes.get(actor, "unknown")}))
-    return _select(items, split)
+    return select_split(items, split)
 
 
 # --- ASED (Amharic) ----------------------------------------------------------------------------------------
@@ -214,7 +176,7 @@ def ased_items(root: Path, split: str = "test") -> list[Item]:
         items.append(Item(path.stem, str(path), ASED.from_code(code.upper()), speaker=f"speaker-{speaker}",
                           split=ased_split(int(speaker)), meta={"sentence": sentence, "repetition": repetition,
                                                                "sex": "female" if gender == "01" else "male"}))
-    return _select(items, split)
+    return select_split(items, split)
 
 
 # --- URDU ------------------------------------------------------------------------------------------------
@@ -242,7 +204,7 @@ def urdu_items(root: Path, split: str = "test") -> list[Item]:
         speaker = f"S{sex}{int(number)}"
         items.append(Item(path.stem, str(path), URDU.from_code(code), speaker=f"speaker-{speaker}", split=urdu_split(speaker),
                           meta={"clip": clip, "sex": "female" if sex == "F" else "male"}))
-    return _select(items, split)
+    return select_split(items, split)
 
 
 # --- MER2023 / EMER -------------------------------------------------------------------------------------
@@ -253,10 +215,10 @@ def mer2023_items(root: Path, split: str = "all", labels_csv: str | None = None)
     tables = [root / labels_csv] if labels_csv else sorted(p for p in root.rglob("*.csv"))
     if not tables:
         raise DatasetError(f"{root}: no label csv found")
-    index = _media_index(root)
+    index = media_index(root)
     items = []
     for table in tables:
-        with _need(table, "MER2023 label csv").open(newline="", encoding="utf-8-sig") as handle:
+        with need(table, "MER2023 label csv").open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             column = next((c for c in ("discrete", "emotion", "emotions", "label") if c in (reader.fieldnames or [])), None)
             if column is None or "name" not in (reader.fieldnames or []):
@@ -274,9 +236,6 @@ def mer2023_items(root: Path, split: str = "all", labels_csv: str | None = None)
 
 
 # --- still images (face sets) ---------------------------------------------------------------------------------
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
 
 def _vocabulary_hint(labelset) -> str:
     return (f"{', '.join(labelset.labels)}; --labels names another set, e.g. mafw, or a comma list of the set's"
@@ -313,7 +272,7 @@ def _labelled_folder(root: Path, split: str, labels: str, suffixes: set[str], wh
                     items.append(Item(str(path.relative_to(root)), str(path), label, split="all"))
     if not items:
         raise DatasetError(f"{root}: no {what} (a labels.csv of file,label, or one folder per label)")
-    return items if split == "all" else _select(items, split)
+    return items if split == "all" else select_split(items, split)
 
 
 def image_items(root: Path, split: str = "all", labels: str = "dfew") -> list[Item]:
@@ -330,7 +289,7 @@ def clip_items(root: Path, split: str = "all", labels: str = "dfew") -> list[Ite
 
 def manifest_items(root: Path, split: str = "all", labels: str = "dfew") -> list[Item]:
     """A JSONL file (or a folder holding manifest.jsonl): path, label, optional speaker, split, id."""
-    path = root if root.is_file() else _need(root / "manifest.jsonl", "manifest")
+    path = root if root.is_file() else need(root / "manifest.jsonl", "manifest")
     labelset = get_labelset(labels)
     items = []
     try:
@@ -354,7 +313,7 @@ def manifest_items(root: Path, split: str = "all", labels: str = "dfew") -> list
                           split=row.get("split", "all")))
     if not items:
         raise DatasetError(f"{path}: the manifest is empty (no JSON lines with 'path' and 'label')")
-    return items if split == "all" else _select(items, split)
+    return items if split == "all" else select_split(items, split)
 
 
 def r1omni_items(root: Path, split: str = "all", labels: str = "mafw", on_bad=None) -> list[Item]:
@@ -423,6 +382,17 @@ DATASETS: dict[str, DatasetSpec] = {
     "images": DatasetSpec("images", "dfew", image_items, "all", labels_from_run=True),
     "clips": DatasetSpec("clips", "dfew", clip_items, "all", labels_from_run=True),
     "r1omni": DatasetSpec("r1omni", "mafw", r1omni_items, "all"),
+    # public corpora in their release layouts (omniemo.data.public): never trained on, held out whole
+    "emodb": DatasetSpec("emodb", "emodb", public.emodb_items, "all"),
+    "tess": DatasetSpec("tess", "tess", public.tess_items, "all"),
+    "savee": DatasetSpec("savee", "savee", public.savee_items, "all"),
+    "emovo": DatasetSpec("emovo", "emovo", public.emovo_items, "all"),
+    "shemo": DatasetSpec("shemo", "shemo", public.shemo_items, "all"),
+    "subesco": DatasetSpec("subesco", "subesco", public.subesco_items, "all"),
+    "enterface": DatasetSpec("enterface", "enterface", public.enterface_items, "all"),
+    "jaffe": DatasetSpec("jaffe", "jaffe", public.jaffe_items, "all"),
+    "kdef": DatasetSpec("kdef", "kdef", public.kdef_items, "all"),
+    "ckplus": DatasetSpec("ckplus", "ckplus", public.ckplus_items, "peak"),
 }
 
 
@@ -438,6 +408,11 @@ def load_items(name: str, root: str | Path, split: str | None = None, **options)
     root = Path(root)
     if not root.exists():
         raise DatasetError(f"{root}: dataset root not found")
+    accepted = inspect.signature(spec.reader).parameters
+    for option in options:
+        if option not in accepted:
+            takers = [n for n, s in DATASETS.items() if option in inspect.signature(s.reader).parameters]
+            raise DatasetError(f"--{option}: {name} has no such option (it applies to {', '.join(takers) or 'none'})")
     return spec.reader(root, split or spec.default_split, **options)
 
 

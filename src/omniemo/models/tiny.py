@@ -15,6 +15,8 @@ import torch
 from omniemo.labels import LABEL_SETS
 from omniemo.models.processing import AUDIO_PLACEHOLDER, EVAL_INSTRUCTION, R1OMNI_INSTRUCTION, VIDEO_PLACEHOLDER
 
+TINY_LABEL_SETS = ("dfew", "mafw", "ravdess", "cremad", "mer2023", "ased", "urdu")
+
 # Qwen2.5's chat template, reduced to what a text conversation needs (system turn added when absent).
 CHATML_TEMPLATE = (
     "{%- for message in messages %}"
@@ -31,7 +33,8 @@ OMNI_SPECIALS = ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|IMAGE|>", "<|
 
 
 def _corpus() -> list[str]:
-    words = sorted({w for ls in LABEL_SETS.values() for w in ls.labels})
+    # the sets the tiny models were first built with: a label set added later leaves their vocabulary as it was
+    words = sorted({w for name in TINY_LABEL_SETS for w in LABEL_SETS[name].labels})
     lines = [R1OMNI_INSTRUCTION, EVAL_INSTRUCTION, "<vi_start><vi_end><au_start><au_end>",
              "system user assistant You are a helpful assistant.", " ".join(words)]
     lines += [f"<think>The face and the voice suggest {w}.</think>\n<answer>{w}</answer>" for w in words]
