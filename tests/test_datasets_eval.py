@@ -1,6 +1,7 @@
 """Dataset adapters on miniature copies of each official layout, and the resumable eval harness."""
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -250,6 +251,27 @@ def test_public_speech_corpora_in_their_release_layouts(tmp_path, tiny_media, co
     summary = run_eval(EvalConfig(dataset="emodb", root=str(tmp_path / "emodb"), out_dir=str(tmp_path / "run"),
                                   model="counting"))
     assert summary["labels"] == "emodb" and summary["items"] == 3 and summary["in_distribution"] is False
+
+
+def test_eval_suite_runs_every_dataset_it_finds(tmp_path, tiny_media, counting):
+    from omniemo.eval.runner import run_suite
+
+    root = tmp_path / "corpora"
+    for name in ("03a01Wa", "08b10Na"):
+        _copy(tiny_media["wav"], root / "EmoDB" / "wav" / f"{name}.wav")
+    _cremad_root(root / "crema", tiny_media)
+    (root / "notes").mkdir()  # no dataset: passed over
+    (root / "empty-crema" / "AudioWAV").mkdir(parents=True)
+    runs = run_suite(root, tmp_path / "runs", EvalConfig(dataset="", root="", out_dir="", model="counting"))
+    assert [(r.dataset, Path(r.root).name) for r in runs] == [("emodb", "EmoDB"), ("cremad", "crema")]
+    emodb, crema = runs
+    assert emodb.summary["split"] == "all" and emodb.summary["labels"] == "emodb" and emodb.summary["items"] == 2
+    assert crema.summary["split"] == "test" and crema.summary["items"] == 5  # CREMA-D's own test actors
+    table = comparison_table([Path(r.out_dir) for r in runs], paper_rows=False)[0]
+    assert "EMODB (UAR) △" in table and "CREMAD (UAR) ⬤" not in table  # counting trained on nothing
+    # the CLI: nothing it knows under a folder is a clear error
+    result = CliRunner().invoke(main, ["eval", "suite", str(root / "notes"), "--out", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "no dataset layout omniemo knows" in result.output
 
 
 def _image(path):

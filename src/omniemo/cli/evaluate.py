@@ -80,7 +80,8 @@ def score_command(predictions: Path, labels: str, protocol: str, bootstrap: int,
 @click.group("datasets")
 def datasets_group() -> None:
     """Dataset adapters: dfew, mafw, ravdess, cremad, ased, urdu, mer2023, images, clips (a folder of your own),
-    manifest (JSONL), r1omni (training JSON)."""
+    manifest (JSONL), r1omni (training JSON), and public corpora no model here trained on: emodb, tess, savee,
+    emovo, shemo, subesco, enterface, jaffe, kdef, ckplus."""
 
 
 @datasets_group.command("check")
@@ -134,7 +135,8 @@ def datasets_toy(out_dir, n_train, n_test, seed) -> None:
 
 
 @click.group("eval", invoke_without_command=True)
-@click.option("--dataset", help="dfew, mafw, ravdess, cremad, ased, urdu, mer2023, images, clips, manifest or r1omni.")
+@click.option("--dataset", help="dfew, mafw, ravdess, cremad, ased, urdu, mer2023, images, clips, manifest, r1omni, or a public"
+                                 " corpus: emodb, tess, savee, emovo, shemo, subesco, enterface, jaffe, kdef, ckplus.")
 @click.option("--root", type=click.Path(path_type=Path), help="The dataset's folder (or manifest file).")
 @with_dataset_options
 @click.option("--model", type=click.Choice(["pipeline", "humanomni", "qwen-omni"]), default="pipeline", show_default=True,
@@ -164,12 +166,12 @@ def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, mo
 
     Resumable: predictions.jsonl grows as items finish, a re-run skips them, a failing file becomes an error
     row. --engine ray runs the same predictor on Ray Data (this machine, or a cluster with --ray-address). Scores both protocols (paper, corrected) with bootstrap intervals. `omniemo eval table RUN...`
-    prints the comparison table.
+    prints the comparison table; `omniemo eval suite ROOT` runs every dataset found under ROOT.
     """
     if ctx.invoked_subcommand is not None:
         return
     if not (dataset and root and out_dir):
-        fail("eval needs --dataset, --root and --out (or a subcommand: table)")
+        fail("eval needs --dataset, --root and --out (or a subcommand: table, suite)")
     from omniemo.data.datasets import DatasetError
     from omniemo.eval.runner import EvalConfig, run_eval
 
@@ -195,6 +197,61 @@ def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, mo
     click.echo(f"{dataset} {summary['split']}: {paper['n']} items ({summary['scores']['errors']} errors) | paper WAR "
                f"{100 * paper['war']:.2f} UAR {100 * paper['uar']:.2f} | corrected WAR {100 * corrected['war']:.2f} "
                f"UAR {100 * corrected['uar']:.2f} | {out_dir}")
+
+
+@eval_group.command("suite")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="One run folder per dataset found, and table.md / table.csv.")
+@click.option("--split", default=None, help="One split for every dataset (default: each dataset's own).")
+@click.option("--model", type=click.Choice(["pipeline", "humanomni", "qwen-omni"]), default="pipeline", show_default=True)
+@with_model_options
+@click.option("--workers", type=POSITIVE, default=1, show_default=True, help="Processes (each loads its own models).")
+@click.option("--limit", type=POSITIVE, default=None, help="Only the first N items of each dataset (a quick look).")
+@click.option("--modalities", default=None, help="Limit the pipeline to: video, audio, text or modality names.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default="paper", show_default=True)
+def eval_suite(root, out_dir, split, model, workers, limit, modalities, protocol, **model_kw) -> None:
+    """Every dataset found under ROOT (the folders directly below it, each read by the adapter that knows its
+    layout), each scored in its own label set and split, then one table: `omniemo eval suite ~/corpora --out runs/all`.
+
+    Resumable like `eval`; a dataset that cannot run is reported and the rest go on.
+    """
+    from omniemo.data.datasets import DatasetError
+    from omniemo.eval.runner import EvalConfig, comparison_table, run_suite
+    from omniemo.perception.models import quiet_native_stderr
+
+    template = EvalConfig(dataset="", root="", out_dir="", split=split, model=model, workers=workers, limit=limit,
+                          model_options={**({"modalities": modalities} if modalities else {}),
+                                         **model_options(model, model_kw)})
+    runs, problem, bars = [], None, []
+    with quiet_native_stderr() as stderr:
+        def progress(name):
+            bars.append(TerminalBar(stderr, name))
+            return bars[-1]
+
+        try:
+            runs = run_suite(root, out_dir, template, progress=progress)
+        except (DatasetError, ValueError) as exc:
+            problem = str(exc)
+        finally:
+            for bar in bars:
+                bar.__exit__(None, None, None)
+    if problem:
+        fail(problem)
+    for run in runs:
+        if run.error:
+            click.echo(f"{run.dataset} at {run.root}: not run ({run.error})")
+        else:
+            paper = run.summary["scores"][protocol]
+            click.echo(f"{run.dataset} {run.summary['split']} at {run.root}: {paper['n']} items | WAR "
+                       f"{100 * paper['war']:.2f} UAR {100 * paper['uar']:.2f} | {run.out_dir}")
+    finished = [Path(run.out_dir) for run in runs if not run.error]
+    if not finished:
+        fail("no dataset ran")
+    markdown, csv_text = comparison_table(finished, protocol, paper_rows=False)
+    files.write_text(out_dir / "table.md", markdown + "\n")
+    files.write_text(out_dir / "table.csv", csv_text)
+    click.echo("\n" + markdown)
 
 
 @eval_group.command("table")

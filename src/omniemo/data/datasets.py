@@ -416,6 +416,36 @@ def load_items(name: str, root: str | Path, split: str | None = None, **options)
     return spec.reader(root, split or spec.default_split, **options)
 
 
+def _detect_one(folder: Path) -> tuple[str, int] | None:
+    found = []
+    for name, spec in DATASETS.items():
+        if spec.labels_from_run or name == "r1omni":
+            continue  # a user's own layouts and the training JSON are named, never guessed
+        try:
+            found.append((len(spec.reader(folder, "all")), name))
+        except (DatasetError, OSError, ValueError, KeyError):
+            continue  # not this dataset's layout
+    count, name = max(found, key=lambda f: f[0], default=(0, None))
+    return (name, count) if count else None
+
+
+def detect(root: str | Path) -> list[tuple[str, Path, int]]:
+    """The named datasets under ``root``: (name, folder, items) for each folder directly below it that an
+    adapter reads (the one reading the most items), or for ``root`` itself when none of them is one."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        hit = _detect_one(folder)
+        if hit:
+            found.append((hit[0], folder, hit[1]))
+    if not found:
+        hit = _detect_one(root)
+        found = [(hit[0], root, hit[1])] if hit else []
+    return found
+
+
 def check(name: str, root: str | Path, split: str | None = None, **options) -> CheckReport:
     """List a split and report files that are missing or empty, label counts and speakers."""
     items = load_items(name, root, split, **options)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from omniemo import files
-from omniemo.data.datasets import DatasetError, Item, get_dataset, load_items
+from omniemo.data.datasets import DatasetError, Item, detect, get_dataset, load_items
 from omniemo.eval.engines import Predictors, run_into
 from omniemo.eval.metrics import PROTOCOLS
 from omniemo.eval.predictions import score_file
@@ -118,6 +118,37 @@ def run_eval(config: EvalConfig, progress: Callable[[int, int], None] | None = N
             "in_distribution": in_distribution, "engine": config.engine, **ran, "config": asdict(config)}
     files.write_text(out / "run.json", json.dumps(meta, indent=2) + "\n")
     return {**meta, "scores": summary}
+
+
+@dataclass
+class SuiteRun:
+    dataset: str
+    root: str
+    out_dir: str
+    summary: dict | None = None  # run_eval's summary when it ran
+    error: str | None = None  # why it did not
+
+
+def run_suite(root: str | Path, out_dir: str | Path, template: EvalConfig,
+              progress: Callable[[str], Callable[[int, int], None] | None] | None = None) -> list[SuiteRun]:
+    """Every named dataset found under ``root`` (``data.datasets.detect``), each run as ``template`` says into
+    ``out_dir/<its folder>``, its default split unless the template names one. A dataset that cannot run is
+    reported and the others go on."""
+    found = detect(root)
+    if not found:
+        raise DatasetError(f"{root}: no dataset layout omniemo knows, in it or in the folders directly below it")
+    names = Counter(name for name, _, _ in found)
+    runs = []
+    for name, folder, _ in found:
+        config = replace(template, dataset=name, root=str(folder), out_dir=str(Path(out_dir) / folder.name),
+                         name=name if names[name] == 1 else f"{name}-{folder.name}", dataset_options={})
+        run = SuiteRun(name, str(folder), config.out_dir)
+        try:
+            run.summary = run_eval(config, progress=progress(name) if progress else None)
+        except (DatasetError, ValueError, RuntimeError) as exc:
+            run.error = str(exc)
+        runs.append(run)
+    return runs
 
 
 def _trained_on(model: str) -> tuple[str, ...]:
