@@ -209,8 +209,11 @@ def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, mo
 @click.option("--workers", type=POSITIVE, default=1, show_default=True, help="Processes (each loads its own models).")
 @click.option("--limit", type=POSITIVE, default=None, help="Only the first N items of each dataset (a quick look).")
 @click.option("--modalities", default=None, help="Limit the pipeline to: video, audio, text or modality names.")
+@click.option("--enroll-speakers", is_flag=True, help="Pipeline: enrol each speaker of each dataset (transductive).")
+@click.option("--adapt-corpus", is_flag=True, help="Pipeline: adapt the voice to each dataset's clips (transductive, unlabelled).")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="paper", show_default=True)
-def eval_suite(root, out_dir, split, model, workers, limit, modalities, protocol, **model_kw) -> None:
+def eval_suite(root, out_dir, split, model, workers, limit, modalities, enroll_speakers, adapt_corpus, protocol,
+               **model_kw) -> None:
     """Every dataset found under ROOT (the folders directly below it, each read by the adapter that knows its
     layout), each scored in its own label set and split, then one table: `omniemo eval suite ~/corpora --out runs/all`.
 
@@ -222,7 +225,8 @@ def eval_suite(root, out_dir, split, model, workers, limit, modalities, protocol
 
     template = EvalConfig(dataset="", root="", out_dir="", split=split, model=model, workers=workers, limit=limit,
                           model_options={**({"modalities": modalities} if modalities else {}),
-                                         **model_options(model, model_kw)})
+                                         **model_options(model, model_kw)},
+                          enroll_speakers=enroll_speakers, adapt_corpus=adapt_corpus)
     runs, problem, bars = [], None, []
     with quiet_native_stderr() as stderr:
         def progress(name):
