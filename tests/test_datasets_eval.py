@@ -242,8 +242,9 @@ def test_public_speech_corpora_in_their_release_layouts(tmp_path, tiny_media, co
     for file in ("subject 1/anger/sentence 1/s1_an_1.avi", "subject 6/sadness/sentence 3/s6_sa_3.avi",
                  "subject 6/sadness/sentence 3/notes.txt"):
         _copy(tiny_media["mp4"], tmp_path / "enterface" / file)
+    _copy(tiny_media["mp4"], tmp_path / "enterface" / "flat" / "s12_su_3.avi")  # the flat copies some sites share
     items = load_items("enterface", tmp_path / "enterface")
-    assert [(i.label, i.speaker) for i in items] == [("angry", "subject-1"), ("sad", "subject-6")]
+    assert [(i.label, i.speaker) for i in items] == [("surprise", "subject-12"), ("angry", "subject-1"), ("sad", "subject-6")]
     # an option that does not apply says so instead of failing inside the reader
     with pytest.raises(DatasetError, match="--channel: emodb has no such option.*ravdess"):
         load_items("emodb", tmp_path / "emodb", channel="speech")

@@ -127,22 +127,27 @@ def subesco_items(root: Path, split: str = "all") -> list[Item]:
 ENTERFACE_FOLDERS = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happiness": "happy",
                      "sadness": "sad", "surprise": "surprise"}
 ENTERFACE_SUBJECT = re.compile(r"^subject\s*(\d+)$", re.IGNORECASE)
+ENTERFACE_NAME = re.compile(r"^s_?(\d+)_(an|di|fe|ha|sa|su)_(\d+)$", re.IGNORECASE)
 
 
-def enterface_items(root: Path, split: str = "all") -> list[Item]:
-    """eNTERFACE'05 (audio-visual): ``subject 1/anger/sentence 1/s1_an_1.avi``. The file names are not uniform
-    across subjects, so the emotion and the subject are read from the folders."""
+def enterface_items(root: Path, split: str = "all", modality: str = "video") -> list[Item]:
+    """eNTERFACE'05 (audio-visual): ``subject 1/anger/sentence 1/s1_an_1.avi``, emotion and subject read from the
+    folders (the file names are not uniform across subjects), or flat ``s12_su_3.avi`` files, read from the name.
+    Video by default; ``modality="audio"`` takes audio files extracted beside them instead."""
     items = []
     for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in VIDEO_SUFFIXES or not path.is_file():
+        if path.suffix.lower() not in _suffixes(modality) or not path.is_file():
             continue
         parts = path.relative_to(root).parts[:-1]
         emotion = next((ENTERFACE_FOLDERS[p.lower()] for p in parts if p.lower() in ENTERFACE_FOLDERS), None)
         subject = next((m.group(1) for m in map(ENTERFACE_SUBJECT.match, parts) if m), None)
+        named = ENTERFACE_NAME.match(path.stem)
+        if (emotion is None or subject is None) and named:
+            subject, code, _ = named.groups()
+            emotion = ENTERFACE.from_code(code.lower())
         if emotion is None or subject is None:
             continue
-        items.append(Item(str(path.relative_to(root)), str(path), ENTERFACE.from_code(emotion),
-                          speaker=f"subject-{int(subject)}", split="all"))
+        items.append(Item(str(path.relative_to(root)), str(path), emotion, speaker=f"subject-{int(subject)}", split="all"))
     return select_split(items, split)
 
 
