@@ -270,6 +270,8 @@ def test_eval_suite_runs_every_dataset_it_finds(tmp_path, tiny_media, counting):
     assert crema.summary["split"] == "test" and crema.summary["items"] == 5  # CREMA-D's own test actors
     table = comparison_table([Path(r.out_dir) for r in runs], paper_rows=False)[0]
     assert "EMODB (UAR) △" in table and "CREMAD (UAR) ⬤" not in table  # counting trained on nothing
+    listed = CliRunner().invoke(main, ["datasets", "detect", str(root)])
+    assert listed.exit_code == 0 and listed.output.split()[:3] == ["emodb", "2", "items"]
     # the CLI: nothing it knows under a folder is a clear error
     result = CliRunner().invoke(main, ["eval", "suite", str(root / "notes"), "--out", str(tmp_path / "none")])
     assert result.exit_code == 2 and "no dataset layout omniemo knows" in result.output

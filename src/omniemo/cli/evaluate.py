@@ -122,6 +122,26 @@ def datasets_check(name, root, split, fold, modality, channel, perceived, labels
         sys.exit(EXIT_BAD_INPUT)
 
 
+@datasets_group.command("detect")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def datasets_detect(root, as_json) -> None:
+    """The datasets `omniemo eval suite ROOT` would run: each folder below ROOT an adapter reads, and how many items."""
+    from omniemo.data.datasets import DatasetError, detect
+
+    try:
+        found = detect(root)
+    except DatasetError as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps([{"dataset": name, "root": str(folder), "items": n} for name, folder, n in found], indent=2))
+        return
+    for name, folder, n in found:
+        click.echo(f"{name:<10} {n:>7} items  {folder}")
+    if not found:
+        fail(f"{root}: no dataset layout omniemo knows, in it or in the folders directly below it")
+
+
 @datasets_group.command("toy")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--train", "n_train", type=click.IntRange(min=1), default=48, show_default=True)
