@@ -780,6 +780,8 @@ def model_card(report: dict) -> str:
         "way for every source and at analysis (a frontal studio face becomes the same canonical crop), and the",
         "augmentation spans the lighting, blur and compression range of video. The only posed faces checked are the six",
         "CREMA-D audio-visual sample clips (one actor): see the README. Expect lower accuracy on faces unlike these.",
+        "To measure it on a posed set: `omniemo eval --dataset kdef` (or `jaffe`, `ckplus`) `--root DIR --modalities",
+        "face`, which reads those sets as they are downloaded.",
         "",
         "## Limits",
         "",
