@@ -127,7 +127,7 @@ class Protocol:
     def run(self, names=("m2", "m3", "m4", "eg"), classifier="linear", aug_weight=1.0, degraded=False, l2=0.05,
             block_norm=False, balanced_stats=False, corpus_directions=0, shrinkage=0.6, worst_corpus_rounds=0,
             pca=0, corpus_centred=False, test_time_copy=False, centred_training=False, subset_heads=False,
-            corpus_scaled=False, transferred_bias=False) -> dict:
+            corpus_scaled=False, transferred_bias=False, no_augmentation_head=0.0, words=False) -> dict:
         from omniemo.perception.expression import log_softmax
         from omniemo.train.speech_emotion import CORPORA, balanced_weights, by_group, fit_masked_softmax
 
@@ -186,6 +186,10 @@ class Protocol:
                     score = np.mean(scores, axis=0)
                 if test_time_copy:  # the clip's augmented copy read too, log-probabilities summed
                     score = log_softmax(score) + log_softmax(project((xa[test] - mean) / std) @ w.T + b)
+                if no_augmentation_head:  # beside it, a head trained on the clean clips only, at this weight
+                    rows = keep[:n]
+                    w0, b0 = fit_masked_softmax(project(z)[:n][rows], yy[:n][rows], allowed[:n][rows], weights[:n][rows], l2)
+                    score = log_softmax(score) + no_augmentation_head * log_softmax(zt @ w0.T + b0)
             if classifier == "per-block":  # one softmax per feature block, log-probabilities summed
                 score, start = 0.0, 0
                 for n_ in names:
@@ -209,6 +213,8 @@ class Protocol:
             score = scores[held]
             if transferred_bias:  # a class bias fitted on the other held-out corpora's predictions, added here
                 score = score + self.unseen_corpus_bias({c: scores[c] for c in CORPORA if c != held})
+            if words:  # fused, as `analyze` fuses them, with words that carry no emotion word (acted sentences)
+                score = self.with_plain_words(held, score)
             out[held] = round(self.held_out_uar(held, trained[held], self.y[test], score), 1)
         values = list(out.values())
         out["mean"], out["worst"] = round(float(np.mean(values)), 1), min(values)
@@ -232,6 +238,21 @@ class Protocol:
             return total / len(scores) + l2 * float(np.sum(bias ** 2))
 
         return minimize(loss, np.zeros(len(self.labels)), method="L-BFGS-B").x
+
+    def with_plain_words(self, held: str, score: np.ndarray, temperature: float = 1.92) -> np.ndarray:
+        """Log-probabilities of the fused answer in the held-out corpus's labels: the voice at the shipped single-clip
+        temperature, and words without emotion words and of neutral tone (what an acted corpus's fixed sentences
+        give), at the shipped fusion weights and floors."""
+        from omniemo.perception.expression import log_softmax
+        from omniemo.reasoning.fusion import fuse, text_concepts
+
+        plain = text_concepts({}, 0.0)
+        out = np.full(score.shape, -1e9)
+        for row, p in zip(out, np.exp(log_softmax(score / temperature))):
+            fused = fuse({"voice": dict(zip(self.labels, p)), "text": plain}, held).probabilities
+            for label, q in fused.items():
+                row[self.labels.index(label)] = np.log(q)
+        return out
 
     def held_out_uar(self, held: str, trained: set, truth: np.ndarray, score: np.ndarray) -> float:
         """UAR of the argmax over the held-out corpus's classes the training data had; RAVDESS over those only
@@ -336,7 +357,12 @@ VARIANTS = {
         {"subset_heads": True},
     "each corpus z-scored on its own mean and spread, the held-out one too (transductive)": {"corpus_scaled": True},
     "a class bias for unseen corpora, fitted on the other held-out corpora's predictions": {"transferred_bias": True},
+    "beside it, a head trained without augmentation, log-probabilities summed (weight 1)": {"no_augmentation_head": 1.0},
+    "beside it, a head trained without augmentation at weight 0.5": {"no_augmentation_head": 0.5},
+    "fused with words that carry no emotion word, as analyze fuses them": {"words": True},
     "degraded held-out clips: shipped design": {"degraded": True},
+    "degraded held-out clips: + a head trained without augmentation (weight 1)": {"degraded": True, "no_augmentation_head": 1.0},
+    "degraded held-out clips: fused with words that carry no emotion word": {"degraded": True, "words": True},
     "degraded held-out clips: corpus-centred": {"degraded": True, "corpus_centred": True},
     "degraded held-out clips: no augmentation": {"degraded": True, "aug_weight": 0.0},
 }
