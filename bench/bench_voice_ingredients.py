@@ -13,7 +13,7 @@ copies instead (another room, microphone, noise, codec).
 assumptions weaken: one emotion making half of the held-out clips (each emotion in turn), and the mean taken
 from only 5-50 random clips (10 draws each).
 
-The first run extracts features of every clip and its augmented copy (about 45 min on 2 cores) into --cache:
+The first run extracts features of every clip and its augmented copy (25-45 min on 2 cores) into --cache:
 the feature blocks of ``BLOCKS``. Results: bench/out/voice_ingredients.json.
 """
 
