@@ -25,6 +25,7 @@ from omniemo.data.base import (
     CheckReport,
     DatasetError,
     Item,
+    coded_files,
     media_index,
     need,
     select_split,
@@ -97,10 +98,7 @@ def ravdess_items(root: Path, split: str = "test", modality: str = "any", channe
     wanted_modality = {"any": None, "audio-video": "01", "video": "02", "audio": "03"}[modality]
     wanted_channel = {"any": None, "speech": "01", "song": "02"}[channel]
     items = []
-    for path in sorted(root.rglob("*")):
-        m = RAVDESS_NAME.match(path.stem)
-        if not m or path.suffix.lower() not in MEDIA_SUFFIXES:
-            continue
+    for path, m in coded_files(root, RAVDESS_NAME, MEDIA_SUFFIXES):
         mod, voc, emo, intensity, statement, rep, actor = m.groups()
         if (wanted_modality and mod != wanted_modality) or (wanted_channel and voc != wanted_channel):
             continue
@@ -139,10 +137,7 @@ def cremad_items(root: Path, split: str = "test", media: str = "any", perceived:
         with table.open(newline="") as handle:
             sexes = {row["ActorID"]: row["Sex"].lower() for row in csv.DictReader(handle)}
     items = []
-    for path in sorted(root.rglob("*")):
-        m = CREMAD_NAME.match(path.stem)
-        if not m or path.suffix.lower() not in MEDIA_SUFFIXES:
-            continue
+    for path, m in coded_files(root, CREMAD_NAME, MEDIA_SUFFIXES):
         if folders and path.parent.name not in folders:
             continue
         actor, sentence, emotion, level = m.groups()
@@ -168,10 +163,7 @@ def ased_items(root: Path, split: str = "test") -> list[Item]:
     """ASED v1: folders 01Neutral ... 05Angry (or flat) of ``xn-ss-rr-gg-pp`` files: emotion letter + number,
     sentence, repetition, gender (01 female, 02 male), speaker 01-65. No official split: by speaker."""
     items = []
-    for path in sorted(root.rglob("*")):
-        m = ASED_NAME.match(path.stem)
-        if not m or path.suffix.lower() not in MEDIA_SUFFIXES or not path.is_file():
-            continue
+    for path, m in coded_files(root, ASED_NAME, MEDIA_SUFFIXES):
         code, sentence, repetition, gender, speaker = m.groups()
         items.append(Item(path.stem, str(path), ASED.from_code(code.upper()), speaker=f"speaker-{speaker}",
                           split=ased_split(int(speaker)), meta={"sentence": sentence, "repetition": repetition,
@@ -196,10 +188,7 @@ def urdu_items(root: Path, split: str = "test") -> list[Item]:
     """URDU (talk-show speech): folders Angry Happy Neutral Sad (or flat) of ``S{M|F}{speaker}_F{clip}_{A|H|N|S}{nn}``
     files. No official split: by speaker (``urdu_split``)."""
     items = []
-    for path in sorted(root.rglob("*")):
-        m = URDU_NAME.match(path.stem)
-        if not m or path.suffix.lower() not in MEDIA_SUFFIXES or not path.is_file():
-            continue
+    for path, m in coded_files(root, URDU_NAME, MEDIA_SUFFIXES):
         sex, number, clip, code, _ = m.groups()
         speaker = f"S{sex}{int(number)}"
         items.append(Item(path.stem, str(path), URDU.from_code(code), speaker=f"speaker-{speaker}", split=urdu_split(speaker),
