@@ -234,6 +234,8 @@ def test_public_speech_corpora_in_their_release_layouts(tmp_path, tiny_media, co
         assert sorted(i.label for i in items) == labels, name
         assert {i.speaker for i in items} == speakers, name
         assert check(name, tmp_path / name).ok
+    _copy(tiny_media["wav"], tmp_path / "tess" / "TESS" / "TESS" / "OAF_angry" / "OAF_back_angry.wav")  # a doubled download
+    assert len(load_items("tess", tmp_path / "tess")) == 3
     # SAVEE ships each take as audio and as video: --modality picks, and the ids stay apart
     _copy(tiny_media["mp4"], tmp_path / "savee" / "AudioVisualClip" / "DC" / "a01.avi")
     assert len({i.id for i in load_items("savee", tmp_path / "savee")}) == 4
@@ -245,6 +247,12 @@ def test_public_speech_corpora_in_their_release_layouts(tmp_path, tiny_media, co
     _copy(tiny_media["mp4"], tmp_path / "enterface" / "flat" / "s12_su_3.avi")  # the flat copies some sites share
     items = load_items("enterface", tmp_path / "enterface")
     assert [(i.label, i.speaker) for i in items] == [("surprise", "subject-12"), ("angry", "subject-1"), ("sad", "subject-6")]
+    # two files under one id would overwrite each other's row in a run: refused, naming both
+    _copy(tiny_media["wav"], tmp_path / "dup" / "a" / "x.wav")
+    _copy(tiny_media["wav"], tmp_path / "dup" / "b" / "x.wav")
+    (tmp_path / "dup" / "manifest.jsonl").write_text('{"path": "a/x.wav", "label": "sad"}\n{"path": "b/x.wav", "label": "sad"}\n')
+    with pytest.raises(DatasetError, match="two files under the id 'x'.*a/x.wav and .*b/x.wav"):
+        load_items("manifest", tmp_path / "dup")
     # an option that does not apply says so instead of failing inside the reader
     with pytest.raises(DatasetError, match="--channel: emodb has no such option.*ravdess"):
         load_items("emodb", tmp_path / "emodb", channel="speech")

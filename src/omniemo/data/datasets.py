@@ -402,7 +402,13 @@ def load_items(name: str, root: str | Path, split: str | None = None, **options)
         if option not in accepted:
             takers = [n for n, s in DATASETS.items() if option in inspect.signature(s.reader).parameters]
             raise DatasetError(f"--{option}: {name} has no such option (it applies to {', '.join(takers) or 'none'})")
-    return spec.reader(root, split or spec.default_split, **options)
+    items = spec.reader(root, split or spec.default_split, **options)
+    seen: dict[str, str] = {}
+    for item in items:  # a run keys its rows by id: two files under one id would overwrite each other's result
+        if seen.setdefault(item.id, item.path) != item.path:
+            raise DatasetError(f"{root}: two files under the id {item.id!r}: {seen[item.id]} and {item.path}"
+                               " (a manifest can name them apart with an 'id' field)")
+    return items
 
 
 def _detect_one(folder: Path) -> tuple[str, int] | None:

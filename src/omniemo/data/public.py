@@ -55,13 +55,15 @@ TESS_NAME = re.compile(r"^([OY]AF?)_([a-z]+)_(angry|disgust|fear|happy|neutral|s
 def tess_items(root: Path, split: str = "all") -> list[Item]:
     """TESS (Toronto): ``OAF_angry/OAF_back_angry.wav``: the older (OAF) or younger (YAF) speaker, the word,
     the emotion (``ps``: pleasant surprise)."""
-    items = []
+    items = {}
     for path, m in coded_files(root, TESS_NAME, MEDIA_SUFFIXES):
         speaker, word, emotion = m.groups()
         speaker = speaker.upper()[:2] + "F"  # one file of the release is named OA_...
-        items.append(Item(f"{speaker}_{word.lower()}_{emotion.lower()}", str(path), TESS.from_code(emotion.lower()),
-                          speaker=f"speaker-{speaker}", split="all", meta={"word": word.lower(), "sex": "female"}))
-    return select_split(items, split)
+        key = f"{speaker}_{word.lower()}_{emotion.lower()}"
+        # some copies of the download hold the whole set twice (a nested second folder): each recording once
+        items.setdefault(key, Item(key, str(path), TESS.from_code(emotion.lower()), speaker=f"speaker-{speaker}",
+                                   split="all", meta={"word": word.lower(), "sex": "female"}))
+    return select_split(list(items.values()), split)
 
 
 SAVEE_NAME = re.compile(r"^(?:(DC|JE|JK|KL)_)?(a|d|f|h|n|sa|su)(\d\d)$")
