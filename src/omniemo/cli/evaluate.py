@@ -139,7 +139,8 @@ def datasets_detect(root, as_json) -> None:
     for name, folder, n in found:
         click.echo(f"{name:<10} {n:>7} items  {folder}")
     if not found:
-        fail(f"{root}: no dataset layout omniemo knows, in it or in the folders directly below it")
+        fail(f"{root}: no dataset layout omniemo knows, in it or in the folders directly below it (a corpus of"
+             " your own, one folder per emotion: omniemo eval --dataset clips --root DIR)")
 
 
 @datasets_group.command("toy")
