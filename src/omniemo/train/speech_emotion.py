@@ -624,6 +624,9 @@ def model_card(report: dict, config: SpeechEmotionConfig) -> str:
         "- URDU speakers mostly show one emotion each, so normalising by speaker removes the emotion there: its",
         "  enrolled figure is low by construction, not a failure of enrolment.",
         "- Voice alone confuses calm/neutral/sad and fear/surprise; `analyze` fuses it with face and words.",
+        "- Surprise and calm are taught by RAVDESS alone: let into the softmax of held-out corpora that lack them, each",
+        "  was said on 11-16 % of their clips (`bench_voice_ingredients.py --one-corpus-classes`). Expect too many",
+        "  surprise answers from the voice on recordings unlike RAVDESS when the label set has surprise.",
         f"- Less than {FULL_CONFIDENCE_SECONDS} s of speech pulls the output towards uniform; less than"
         f" {MIN_SPEECH_SECONDS} s gives no voice emotion.",
         "",
