@@ -266,17 +266,22 @@ class Protocol:
         scored = can if held == "ravdess" else classes
         return 100 * float(np.mean([np.mean(predicted[truth == k] == k) for k in scored if (truth == k).any()]))
 
+    def shipped_training_set(self, held: str):
+        """The shipped design's training rows without ``held``: features (each clip and its augmented copy), corpus,
+        class and each row's allowed classes."""
+        train, cols = self.corpus != held, _shipped_columns()
+        stack = np.vstack([self.clean[:, cols][train], self.aug[:, cols][train]])
+        return stack, np.tile(self.corpus[train], 2), np.tile(self.y[train], 2), np.tile(self.allowed[train], (2, 1))
+
     def adaptation(self, seed: int = 0) -> dict:
         """Single clip against corpus-centred: all clips, skewed class mixes, means from few clips."""
         from omniemo.train.speech_emotion import CORPORA, balanced_weights, by_group, fit_masked_softmax
 
         rng = np.random.default_rng(seed)
-        x, xa = self.clean[:, _shipped_columns()], self.aug[:, _shipped_columns()]
+        x = self.clean[:, _shipped_columns()]
         out = {}
         for held in CORPORA:
-            train = self.corpus != held
-            stack, cc = np.vstack([x[train], xa[train]]), np.tile(self.corpus[train], 2)
-            yy, allowed = np.tile(self.y[train], 2), np.tile(self.allowed[train], (2, 1))
+            stack, cc, yy, allowed = self.shipped_training_set(held)
             mean, std = stack.mean(0), stack.std(0) + 1e-6
             single = fit_masked_softmax((stack - mean) / std, yy, allowed, balanced_weights(cc, yy), 0.05)
             centred = fit_masked_softmax(by_group(stack, cc, spread=False) / std, yy, allowed,
@@ -310,12 +315,11 @@ class Protocol:
         logit."""
         from omniemo.train.speech_emotion import balanced_weights, fit_masked_softmax
 
-        x, xa = self.clean[:, _shipped_columns()], self.aug[:, _shipped_columns()]
+        x = self.clean[:, _shipped_columns()]
         out = {}
         for held in ("ravdess", "cremad", "ased", "urdu"):
-            train, test = self.corpus != held, (self.corpus == held) & (self.split != "test")
-            stack, cc = np.vstack([x[train], xa[train]]), np.tile(self.corpus[train], 2)
-            yy, allowed = np.tile(self.y[train], 2), np.tile(self.allowed[train], (2, 1))
+            test = (self.corpus == held) & (self.split != "test")
+            stack, cc, yy, allowed = self.shipped_training_set(held)
             mean, std = stack.mean(0), stack.std(0) + 1e-6
             w, b = fit_masked_softmax((stack - mean) / std, yy, allowed, balanced_weights(cc, yy), 0.05)
             score, y, own = ((x[test] - mean) / std) @ w.T + b, self.y[test], self.allowed[test][0]
