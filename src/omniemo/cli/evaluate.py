@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -138,9 +139,6 @@ def datasets_detect(root, as_json) -> None:
         return
     for name, folder, n in found:
         click.echo(f"{name:<10} {n:>7} items  {folder}")
-    if not found:
-        fail(f"{root}: no dataset layout omniemo knows, in it or in the folders directly below it (a corpus of"
-             " your own, one folder per emotion: omniemo eval --dataset clips --root DIR)")
 
 
 @datasets_group.command("toy")
@@ -248,21 +246,11 @@ def eval_suite(root, out_dir, split, model, workers, limit, modalities, enroll_s
                           model_options={**({"modalities": modalities} if modalities else {}),
                                          **model_options(model, model_kw)},
                           enroll_speakers=enroll_speakers, adapt_corpus=adapt_corpus)
-    runs, problem, bars = [], None, []
-    with quiet_native_stderr() as stderr:
-        def progress(name):
-            bars.append(TerminalBar(stderr, name))
-            return bars[-1]
-
-        try:
-            runs = run_suite(root, out_dir, template, progress=progress)
-        except (DatasetError, ValueError) as exc:
-            problem = str(exc)
-        finally:
-            for bar in bars:
-                bar.__exit__(None, None, None)
-    if problem:
-        fail(problem)
+    try:
+        with quiet_native_stderr() as stderr, ExitStack() as bars:  # one bar per dataset, all closed at the end
+            runs = run_suite(root, out_dir, template, progress=lambda name: bars.enter_context(TerminalBar(stderr, name)))
+    except (DatasetError, ValueError) as exc:
+        fail(str(exc))
     for run in runs:
         if run.error:
             click.echo(f"{run.dataset} at {run.root}: not run ({run.error})")

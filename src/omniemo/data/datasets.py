@@ -426,7 +426,8 @@ def _detect_one(folder: Path) -> tuple[str, int] | None:
 
 def detect(root: str | Path) -> list[tuple[str, Path, int]]:
     """The named datasets under ``root``: (name, folder, items) for each folder directly below it that an
-    adapter reads (the one reading the most items), or for ``root`` itself when none of them is one."""
+    adapter reads (the one reading the most items), or for ``root`` itself when none of them is one; a
+    DatasetError when there is none."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
@@ -437,7 +438,10 @@ def detect(root: str | Path) -> list[tuple[str, Path, int]]:
             found.append((hit[0], folder, hit[1]))
     if not found:
         hit = _detect_one(root)
-        found = [(hit[0], root, hit[1])] if hit else []
+        if hit is None:
+            raise DatasetError(f"{root}: no dataset layout omniemo knows, in it or in the folders directly below it (a"
+                               " corpus of your own, one folder per emotion: omniemo eval --dataset clips --root DIR)")
+        found = [(hit[0], root, hit[1])]
     return found
 
 

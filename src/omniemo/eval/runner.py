@@ -135,9 +135,6 @@ def run_suite(root: str | Path, out_dir: str | Path, template: EvalConfig,
     ``out_dir/<its folder>``, its default split unless the template names one. A dataset that cannot run is
     reported and the others go on."""
     found = detect(root)
-    if not found:
-        raise DatasetError(f"{root}: no dataset layout omniemo knows, in it or in the folders directly below it (a corpus of"
-                           " your own, one folder per emotion: omniemo eval --dataset clips --root DIR)")
     names = Counter(name for name, _, _ in found)
     runs = []
     for name, folder, _ in found:
