@@ -320,6 +320,64 @@ def test_public_face_sets_in_their_release_layouts(tmp_path):
         load_items("ckplus", ck)
 
 
+def test_fer2013_and_rafdb_in_their_release_layouts(tmp_path, monkeypatch):
+    import cv2
+    import numpy as np
+
+    from omniemo.data.datasets import detect
+    from omniemo.eval.runner import _trained_on
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # the challenge file: each face as 2,304 grey values; the pipeline reads files, so they are written once
+    fer = tmp_path / "fer"
+    fer.mkdir()
+    faces = [("3", "Training"), ("1", "PublicTest"), ("5", "PrivateTest"), ("6", "PrivateTest")]
+    rows = [f"{code},{' '.join(str((7 * i + j) % 256) for j in range(48 * 48))},{usage}" for i, (code, usage) in enumerate(faces)]
+    (fer / "fer2013.csv").write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    test = load_items("fer2013", fer)  # the default split: PrivateTest
+    assert [(i.label, i.split) for i in test] == [("surprise", "test"), ("neutral", "test")]
+    face = cv2.imread(test[0].path, cv2.IMREAD_UNCHANGED)
+    assert face.shape == (48, 48) and face[0, 1] == (7 * 2 + 1) % 256
+    written = Path(test[0].path).stat().st_mtime_ns
+    assert [i.label for i in load_items("fer2013", fer / "fer2013.csv", "publictest")] == ["disgust"]
+    assert load_items("fer2013", fer)[0].path == test[0].path and Path(test[0].path).stat().st_mtime_ns == written
+    assert len(load_items("fer2013", fer, "all")) == 4
+    (fer / "fer2013.csv").write_text("emotion,pixels,Usage\n9,1 2 3,PrivateTest\n")
+    with pytest.raises(DatasetError, match="fer2013.csv:2: not a FER2013 row"):
+        load_items("fer2013", fer)
+    # the image-folder copy: train/ and test/, a folder per emotion
+    for file in ("fer-images/train/happy/a.png", "fer-images/test/sad/b.png", "fer-images/test/angry/c.jpg"):
+        _image(tmp_path / file)
+    assert [(i.id, i.label) for i in load_items("fer2013", tmp_path / "fer-images")] == [
+        ("test/angry/c.jpg", "angry"), ("test/sad/b.png", "sad")]
+    # RAF-DB basic: the partition list, aligned faces where they are, the original image otherwise
+    raf = tmp_path / "basic"
+    (raf / "EmoLabel").mkdir(parents=True)
+    (raf / "EmoLabel" / "list_patition_label.txt").write_text("train_00001.jpg 5\ntest_0001.jpg 1\ntest_0002.jpg 7\n")
+    _image(raf / "Image" / "aligned" / "test_0001_aligned.jpg")
+    _image(raf / "Image" / "original" / "test_0002.jpg")
+    items = load_items("rafdb", raf)
+    assert [(i.id, i.label, Path(i.path).parent.name) for i in items] == [("test_0001", "surprise", "aligned"),
+                                                                         ("test_0002", "neutral", "original")]
+    assert [i.label for i in load_items("rafdb", raf, "train")] == ["sad"]
+    # its folder copy names the emotions by code
+    _image(tmp_path / "raf-copy" / "test" / "3" / "x.jpg")
+    _image(tmp_path / "raf-copy" / "train" / "4" / "y.jpg")
+    assert [i.label for i in load_items("rafdb", tmp_path / "raf-copy")] == ["disgust"]
+    _image(tmp_path / "raf-copy" / "test" / "9" / "z.jpg")
+    with pytest.raises(DatasetError, match="9: not an emotion of RAF-DB"):
+        load_items("rafdb", tmp_path / "raf-copy")
+    with pytest.raises(DatasetError, match="no EmoLabel/list_patition_label.txt"):
+        load_items("rafdb", tmp_path / "fer")
+    # a folder of them is found as such, and their test splits count as in distribution for the face model
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    for name, target in (("FER2013", tmp_path / "fer-images"), ("RAF-DB", raf)):
+        (suite / name).symlink_to(target)
+    assert [(name, folder.name) for name, folder, _ in detect(suite)] == [("fer2013", "FER2013"), ("rafdb", "RAF-DB")]
+    assert {"fer2013", "rafdb"} <= set(_trained_on("pipeline"))
+
+
 def test_eval_cli_on_real_samples(crema_samples, tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["eval", "--dataset", "cremad", "--root", str(crema_samples), "--split", "all",

@@ -15,7 +15,8 @@ from omniemo.labels import CREMAD, DFEW, LABEL_SETS, MAFW, MER2023, RAVDESS, get
 def test_vocabulary_sizes_and_official_codes():
     assert {name: len(ls.labels) for name, ls in LABEL_SETS.items()} == {
         "dfew": 7, "mafw": 11, "ravdess": 8, "cremad": 6, "mer2023": 6, "ased": 5, "urdu": 4, "emodb": 7, "tess": 7,
-        "savee": 7, "emovo": 7, "shemo": 6, "subesco": 7, "enterface": 6, "jaffe": 7, "kdef": 7, "ckplus": 8}
+        "savee": 7, "emovo": 7, "shemo": 6, "subesco": 7, "enterface": 6, "jaffe": 7, "kdef": 7, "ckplus": 8,
+        "fer2013": 7, "rafdb": 7}
     # every label of every set is an emotion the answers can name (so fusion can map it to a concept)
     assert all(normalize_answer(label, ls) == label for ls in LABEL_SETS.values() for label in ls.labels)
     assert [DFEW.from_code(i) for i in range(1, 8)] == ["happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"]
@@ -23,6 +24,11 @@ def test_vocabulary_sizes_and_official_codes():
         "angry", "happy", "contemptuous", "anxious", "helpless", "disappointed"]
     assert [RAVDESS.from_code(c) for c in ("01", "02", "06", "08", "3")] == ["neutral", "calm", "fear", "surprise", "happy"]
     assert [CREMAD.from_code(c) for c in ("ANG", "dis", "FEA", "H", "N")] == ["angry", "disgust", "fear", "happy", "neutral"]
+    # the face sets' release codes: FER2013 counts from 0 (angry), RAF-DB from 1 (surprise)
+    assert [LABEL_SETS["fer2013"].from_code(i) for i in range(7)] == ["angry", "disgust", "fear", "happy", "sad",
+                                                                      "surprise", "neutral"]
+    assert [LABEL_SETS["rafdb"].from_code(i) for i in range(1, 8)] == ["surprise", "fear", "disgust", "happy", "sad",
+                                                                       "angry", "neutral"]
     with pytest.raises(KeyError, match="not a dfew emotion code"):
         DFEW.from_code(9)
 

@@ -212,8 +212,20 @@ CKPLUS = LabelSet(
                                             "surprise"))},
 )
 
+# The face sets the expression model trained on (``omniemo.data.face_sets``): their release codes.
+FER2013 = LabelSet(
+    "fer2013", _BASIC,
+    codes={str(i): w for i, w in enumerate(("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))},
+)
+
+RAFDB = LabelSet(
+    "rafdb", _BASIC,
+    codes={str(i): w for i, w in enumerate(("surprise", "fear", "disgust", "happy", "sad", "angry", "neutral"), 1)},
+)
+
 LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (DFEW, MAFW, RAVDESS, CREMAD, MER2023, ASED, URDU, EMODB, TESS,
-                                                          SAVEE, EMOVO, SHEMO, SUBESCO, ENTERFACE, JAFFE, KDEF, CKPLUS)}
+                                                          SAVEE, EMOVO, SHEMO, SUBESCO, ENTERFACE, JAFFE, KDEF, CKPLUS,
+                                                          FER2013, RAFDB)}
 
 
 def get_labelset(spec: str | LabelSet) -> LabelSet:

@@ -81,8 +81,9 @@ def score_command(predictions: Path, labels: str, protocol: str, bootstrap: int,
 @click.group("datasets")
 def datasets_group() -> None:
     """Dataset adapters: dfew, mafw, ravdess, cremad, ased, urdu, mer2023, images, clips (a folder of your own),
-    manifest (JSONL), r1omni (training JSON), and public corpora no model here trained on: emodb, tess, savee,
-    emovo, shemo, subesco, enterface, jaffe, kdef, ckplus."""
+    manifest (JSONL), r1omni (training JSON), the face sets fer2013 and rafdb (test splits: the face model trained on
+    their train splits), and public corpora no model here trained on: emodb, tess, savee, emovo, shemo, subesco,
+    enterface, jaffe, kdef, ckplus."""
 
 
 @datasets_group.command("check")
@@ -154,8 +155,9 @@ def datasets_toy(out_dir, n_train, n_test, seed) -> None:
 
 
 @click.group("eval", invoke_without_command=True)
-@click.option("--dataset", help="dfew, mafw, ravdess, cremad, ased, urdu, mer2023, images, clips, manifest, r1omni, or a public"
-                                 " corpus: emodb, tess, savee, emovo, shemo, subesco, enterface, jaffe, kdef, ckplus.")
+@click.option("--dataset", help="dfew, mafw, ravdess, cremad, ased, urdu, mer2023, images, clips, manifest, r1omni, fer2013,"
+                                 " rafdb, or a public corpus: emodb, tess, savee, emovo, shemo, subesco, enterface, jaffe,"
+                                 " kdef, ckplus.")
 @click.option("--root", type=click.Path(path_type=Path), help="The dataset's folder (or manifest file).")
 @with_dataset_options
 @click.option("--model", type=click.Choice(["pipeline", "humanomni", "qwen-omni"]), default="pipeline", show_default=True,

@@ -1,5 +1,6 @@
 """Adapters for DFEW, MAFW, RAVDESS, CREMA-D, ASED, URDU, MER2023/EMER, face images, a user's folder of clips, a JSONL
-manifest, the R1-Omni training JSON, and (``omniemo.data.public``) public corpora no model here trained on.
+manifest, the R1-Omni training JSON, (``omniemo.data.public``) public corpora no model here trained on, and
+(``omniemo.data.face_sets``) FER2013 and RAF-DB in their release layouts.
 
 Splits: the official folds where they exist (DFEW, MAFW: ``fold`` 1-5, ``split`` train/test); speaker-
 independent splits where not (RAVDESS: train actors 01-16, dev 17-20, test 21-24; CREMA-D: train 1001-1024,
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omniemo.answers import extract_answer
-from omniemo.data import public
+from omniemo.data import face_sets, public
 from omniemo.data.base import (
     IMAGE_SUFFIXES,
     MEDIA_SUFFIXES,
@@ -355,7 +356,6 @@ class DatasetSpec:
     labels: str
     reader: object
     default_split: str
-    in_distribution_for: tuple[str, ...] = ()  # predictors trained on this dataset
     labels_from_run: bool = False  # the items' labels are read (and scored) in the run's label set
 
 
@@ -382,6 +382,9 @@ DATASETS: dict[str, DatasetSpec] = {
     "jaffe": DatasetSpec("jaffe", "jaffe", public.jaffe_items, "all"),
     "kdef": DatasetSpec("kdef", "kdef", public.kdef_items, "all"),
     "ckplus": DatasetSpec("ckplus", "ckplus", public.ckplus_items, "peak"),
+    # the face sets the expression model trained on (train splits), in their release layouts: score their test splits
+    "fer2013": DatasetSpec("fer2013", "fer2013", face_sets.fer2013_items, "test"),
+    "rafdb": DatasetSpec("rafdb", "rafdb", face_sets.rafdb_items, "test"),
 }
 
 

@@ -151,7 +151,7 @@ def run_suite(root: str | Path, out_dir: str | Path, template: EvalConfig,
 
 def _trained_on(model: str) -> tuple[str, ...]:
     # datasets whose training data each predictor saw: scores on them are in distribution
-    return {"pipeline": ("ravdess", "cremad", "ased", "urdu")}.get(model, ())
+    return {"pipeline": ("ravdess", "cremad", "ased", "urdu", "fer2013", "rafdb")}.get(model, ())
 
 
 def run_name(config: EvalConfig) -> str:
