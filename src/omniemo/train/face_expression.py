@@ -613,7 +613,8 @@ def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_expert_cro
               "expert_floor": choice["floor"],
               "test_time_flip_choice": {("with" if f else "without"): {"mean_uar": c[1]["mean_uar"], "experts": c[1]["weights"],
                                                                         "floor": c[1]["floor"]} for f, c in candidates.items()},
-              "expert_grid": [{k: g[k] for k in ("weights", "floor", "mean_uar", "unseen_uar")} for g in grid],
+              "expert_grid": [{**{k: g[k] for k in ("weights", "floor", "mean_uar", "unseen_uar", "unseen_by_run")},
+                               "uar_by_set": {s: v["uar"] for s, v in g["per_set"].items()}} for g in grid],
               **({"expert_choice_unseen": {"unseen_uar": choice["unseen_uar"], "unseen_by_run": choice["unseen_by_run"],
                                            "at_home_only": choice["at_home_only"]}}
                  if "at_home_only" in choice else {}),
