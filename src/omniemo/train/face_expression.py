@@ -733,20 +733,6 @@ def _flip_sentence(report: dict) -> str:
             f" copy, {choice['without']['mean_uar']:.1f} without).")
 
 
-def _unseen_choice_sentence(report: dict) -> str:
-    """What the held-out tie-break changed: the product's mean UAR with the one-set nets on the set they never saw."""
-    if "expert_choice_unseen" not in report:
-        return ""
-    record = report["expert_choice_unseen"]
-    home = record["at_home_only"]
-    if (home["weights"], home["floor"]) == (report["experts"], report["expert_floor"]):
-        return f" With the one-set nets on the set they never saw, it reads {record['unseen_uar']:.1f} mean UAR."
-    return (f" With the one-set nets on the set they never saw (each wheel model left out on the set it was trained on), it reads"
-            f" {record['unseen_uar']:.1f} mean UAR where the choice at home alone ("
-            + ", ".join(f"{n} {w}" for n, w in home["weights"].items())
-            + f", floor {home['floor']}; {home['mean_uar']:.2f} at home) reads {home['unseen_uar']:.1f}.")
-
-
 def _posed_choice_lines(report: dict) -> list[str]:
     """How the wheel models' say was chosen for faces unlike the validation ones (only with one-set runs)."""
     if "expert_choice_unseen" not in report:
@@ -834,8 +820,8 @@ def model_card(report: dict) -> str:
         " choices tie" + (", and among ties the one that does best with nets trained on one face set alone, read on"
                           " the other, is taken; then" if "expert_choice_unseen" in report else " and")
         + " the larger floor is taken): "
-        + ", ".join(f"{n} {w}" for n, w in report["experts"].items()) + f", floor {report['expert_floor']}."
-        + _unseen_choice_sentence(report),
+        + ", ".join(f"{n} {w}" for n, w in report["experts"].items()) + f", floor {report['expert_floor']}"
+        + (" (how they read faces never seen: below, under posed faces)." if "expert_choice_unseen" in report else "."),
         "",
         "## Validation (the same faces for every model, %)",
         "",
