@@ -124,6 +124,15 @@ def test_cli_batch_survives_a_bad_file(crema_samples, tmp_path):
     assert f"{bad}" in result.output and "<answer>" in result.output
 
 
+def test_a_truncated_clip_says_what_decoded_and_what_did_not(crema_samples, tmp_path):
+    cut = tmp_path / "cut.flv"
+    cut.write_bytes((crema_samples / "1001_DFA_ANG_XX.flv").read_bytes()[:20_000])  # the header, a few packets
+    result = CliRunner().invoke(main, ["analyze", str(cut), "--labels", "cremad"])
+    assert result.exit_code == 0, result.output
+    assert "no video frame could be decoded" in result.stdout and "is a guess" in result.stdout
+    assert f"note: {cut}: audio decodes to" in result.stderr and "(truncated?)" in result.stderr
+
+
 def test_help_carries_the_ai_act_note():
     result = CliRunner().invoke(main, ["analyze", "--help"])
     assert result.exit_code == 0 and "EU AI Act" in result.output

@@ -100,6 +100,8 @@ def analyze_command(clips, labels, backend, fps, modalities, as_json, report_pat
             if len(clips) > 1:
                 click.echo(f"== {clip}")
             click.echo(prediction.output if prediction.output.strip() else "(empty output)")
+            for note in (prediction.evidence.clip.get("notes", []) if prediction.evidence is not None else []):
+                click.echo(f"note: {clip}: {note}", err=True)  # how the file decoded: truncated, rotated, ...
             if parse_label(prediction.output, labelset) is None:
                 click.echo(f"note: no answer in the {labelset.name} label set could be parsed from the model's output "
                            f"({len(prediction.output)} characters, printed as it came)", err=True)

@@ -309,7 +309,8 @@ def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame
     tracks = track_faces(per_frame)
     main, why = choose_main_track(tracks, n, frame_size)
     if main is None:
-        return ModalityReport(ABSENT, reason=f"no face in {n} sampled frames", model=FACE_MODELS), [], None
+        reason = f"no face in {n} sampled frames" if n else "no video frame could be decoded"
+        return ModalityReport(ABSENT, reason=reason, model=FACE_MODELS), [], None
     model = f"{FACE_MODELS}; expression: {expression_model}"
     present = np.zeros(n, bool)
     present[main.frames] = True
