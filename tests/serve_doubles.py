@@ -32,5 +32,5 @@ class _Answer:
                           reasoning=[{"text": f"a test of {mode}", "cues": []}], backend="double")
 
 
-def fake(options, voice_profile=None):
-    return _Answer({**options, "voice_profile": voice_profile})
+def fake(options, adaptation=None):
+    return _Answer({**options, **(adaptation or {})})

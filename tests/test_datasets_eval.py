@@ -322,7 +322,6 @@ def test_public_face_sets_in_their_release_layouts(tmp_path):
 
 def test_fer2013_and_rafdb_in_their_release_layouts(tmp_path, monkeypatch):
     import cv2
-    import numpy as np
 
     from omniemo.data.datasets import detect
     from omniemo.eval.runner import _trained_on
@@ -445,13 +444,14 @@ def test_eval_and_batch_adapt_to_the_whole_run(tmp_path, tiny_media, monkeypatch
 
     seen, profile = [], object()
 
-    def fake_profile(items):
+    def fake_profile(items, modalities=None):
         seen.append(sorted(i.path.rsplit("/", 1)[1] for i in items))
-        return profile
+        return {"voice_profile": profile, "face_profile": profile}
 
     class Adapted:
         def __init__(self, options):
-            assert options["voice_profile"] is profile  # made once in the driver, shared by every predictor
+            # made once in the driver, shared by every predictor
+            assert options["voice_profile"] is profile and options["face_profile"] is profile
             self.name = "adapted"
 
         def predict(self, path, labels):
@@ -459,8 +459,8 @@ def test_eval_and_batch_adapt_to_the_whole_run(tmp_path, tiny_media, monkeypatch
                               output="<think>x</think>\n<answer>neutral</answer>")
 
     monkeypatch.setattr(predictor_module, "get_predictor", lambda backend="pipeline", **o: Adapted(o))
-    monkeypatch.setattr(runner_module, "corpus_profile", fake_profile)
-    monkeypatch.setattr(batch_module, "corpus_profile", fake_profile)
+    monkeypatch.setattr(runner_module, "corpus_profiles", fake_profile)
+    monkeypatch.setattr(batch_module, "corpus_profiles", fake_profile)
     root = tmp_path / "cremad"
     names = ("1031_DFA_ANG_XX", "1031_IEO_SAD_XX", "1032_DFA_ANG_XX")
     for name in names:

@@ -497,3 +497,37 @@ def test_float_rebuild_refuses_an_operator_it_does_not_know(tmp_path):
     path.write_bytes(builder.Output())
     with pytest.raises(ValueError, match="TANH"):
         float_onnx(path)
+
+
+def test_a_set_is_read_against_its_own_mean_expression():
+    from omniemo.perception.expression import face_profile
+    from omniemo.perception.face import FaceObservation, face_report
+
+    leaning_angry = np.log([0.4, 0.05, 0.1, 0.15, 0.1, 0.1, 0.1])  # what a camera or a population may do to a set
+    with pytest.raises(ValueError, match="at least 10 files with a face"):
+        face_profile([leaning_angry] * 9)
+    profile = face_profile([leaning_angry] * 12)
+    assert profile.files == 12 and np.isclose(profile.offset.sum(), 0)
+    reading = np.array([0.35, 0.05, 0.1, 0.2, 0.1, 0.1, 0.1])  # angry to the model; happier than the set's average
+    adapted = profile.apply(reading)
+    assert np.isclose(adapted.sum(), 1) and CLASSES[int(np.argmax(adapted))] == "happy"
+    # the report: cues and series carry the adapted reading, the summary the model's own (what profiles are made of)
+    frames = [[FaceObservation(box=np.array([0.0, 0.0, 40.0, 40.0]), score=0.9, expression=reading)] for _ in range(3)]
+    report, cues, _ = face_report(np.arange(3) * 0.2, frames, (64, 64), 0.2, profile=profile)
+    assert np.allclose(report.summary["expression_log_mean"], np.log(reading), atol=1e-3)
+    assert report.summary["dominant_expression"] == "happy"
+    assert next(c for c in cues if c.name.endswith("expression.happy")).detail["adapted"] == profile.describe()
+    plain, _, _ = face_report(np.arange(3) * 0.2, frames, (64, 64), 0.2)
+    assert plain.summary["dominant_expression"] == "angry" and "expression_adapted" not in plain.summary
+
+
+def test_analyze_adapts_the_face_to_a_set_of_images_without_speech(tmp_path):
+    for i in range(10):
+        _image(tmp_path / "set" / f"{i}.png", 60 + 15 * i)
+    clip = _image(tmp_path / "clip.png", 128)
+    result = CliRunner().invoke(main, ["analyze", str(clip), "--adapt", str(tmp_path / "set"), "--json"])
+    assert result.exit_code == 0, result.output
+    face = json.loads(result.stdout)["reasoning"][0]["text"]
+    assert face.startswith("The face, adapted to a set (10 files with a face), reads mostly as")
+    few = CliRunner().invoke(main, ["analyze", str(clip), "--adapt", str(tmp_path / "set" / "0.png")])
+    assert few.exit_code != 0 and "10 clips" in few.output and "10 files with a face" in few.output

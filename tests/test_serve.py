@@ -75,7 +75,7 @@ def test_an_adapted_server_reads_every_voice_against_its_recording_set(wav):
     from omniemo.perception.speech_emotion import VoiceProfile
 
     profile = VoiceProfile(np.zeros(4), np.ones(4), 12, "corpus")
-    with _client(voice_profile=profile) as client:
+    with _client(adaptation={"voice_profile": profile}) as client:
         assert client.get("/v1/models").json()["voice_adaptation"] == "adapted to a recording set (12 clips)"
         job = _wait(client, _upload(client, wav).json()["id"])
         assert job["status"] == "done"

@@ -12,7 +12,7 @@ __all__ = ["BACKENDS", "Prediction", "Predictor", "get_predictor"]
 
 BACKENDS = ("pipeline", "humanomni", "qwen-omni")
 # options only one side understands: each backend is given the others' filtered out
-PIPELINE_ONLY = ("fps", "timeline", "keep_keyframes", "enroll", "adapt", "voice_profile")
+PIPELINE_ONLY = ("fps", "timeline", "keep_keyframes", "enroll", "adapt", "voice_profile", "face_profile")
 OMNI_ONLY = ("model_path", "vision_tower", "audio_tower", "bert", "device", "dtype", "max_new_tokens", "do_sample",
              "temperature", "instruction", "score_labels")
 

@@ -43,8 +43,9 @@ on measured cues (see --json). Works with any subset of video, voice and words.
 @click.option("--enroll", "enroll", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Clips of the same speaker (repeat, or a folder): the voice model normalises by this speaker.")
 @click.option("--adapt", "adapt", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Clips recorded the same way as these (repeat, or a folder; 10 or more, any speakers and emotions): "
-                   "the voice model centres on their mean, which carries the room, microphone and language.")
+              help="Clips or images recorded the same way as these (repeat, or a folder; 10 or more, any people and "
+                   "emotions): the voice model centres on their mean, which carries the room, microphone and language, "
+                   "and the face is read against their mean expression (camera, light, posing).")
 @with_model_options
 def analyze_command(clips, labels, backend, fps, modalities, as_json, report_path, with_timeline, enroll, adapt,
                     **model_kw) -> None:

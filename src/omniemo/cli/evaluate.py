@@ -171,8 +171,8 @@ def datasets_toy(out_dir, n_train, n_test, seed) -> None:
 @click.option("--enroll-speakers", is_flag=True,
               help="Pipeline: normalise the voice per speaker with all of that speaker's clips in the run (enrolment; transductive).")
 @click.option("--adapt-corpus", is_flag=True,
-              help="Pipeline: centre the voice on the mean of the run's clips (one recording set; transductive, "
-                   "no labels read).")
+              help="Pipeline: read the voice and the face against the mean of the run's files (one recording set; "
+                   "transductive, no labels read).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder: predictions.jsonl, scores.json, run.json, PNGs.")
 @click.option("--name", default=None, help="The run's column in `eval table` (default: the dataset, or the manifest's file name).")
 @click.option("--in-distribution/--out-of-distribution", "in_distribution", default=None,
@@ -231,7 +231,7 @@ def eval_group(ctx, dataset, root, split, fold, modality, channel, perceived, mo
 @click.option("--limit", type=POSITIVE, default=None, help="Only the first N items of each dataset (a quick look).")
 @click.option("--modalities", default=None, help="Limit the pipeline to: video, audio, text or modality names.")
 @click.option("--enroll-speakers", is_flag=True, help="Pipeline: enrol each speaker of each dataset (transductive).")
-@click.option("--adapt-corpus", is_flag=True, help="Pipeline: adapt the voice to each dataset's clips (transductive, unlabelled).")
+@click.option("--adapt-corpus", is_flag=True, help="Pipeline: adapt the voice and the face to each dataset's files (transductive, unlabelled).")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="paper", show_default=True)
 def eval_suite(root, out_dir, split, model, workers, limit, modalities, enroll_speakers, adapt_corpus, protocol,
                **model_kw) -> None:

@@ -32,8 +32,9 @@ route then requires as `Authorization: Bearer TOKEN`.
               help="Finished jobs and their files are deleted after this long.")
 @click.option("--cors", default=None, help="Allow this browser origin (CORS is off by default).")
 @click.option("--adapt", "adapt", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Clips recorded the way the served clips will be (repeat, or a folder; 10 or more, any speakers and "
-                   "emotions): the voice model of every analysis centres on their mean, read once at start.")
+              help="Clips or images recorded the way the served ones will be (repeat, or a folder; 10 or more, any people "
+                   "and emotions): the voice and the face of every analysis are read against their mean, read once "
+                   "at start.")
 def serve_command(host, port, workers, token, max_upload_mb, max_duration_s, queue_size, state, ttl_s, cors,
                   adapt) -> None:
     import uvicorn
@@ -42,18 +43,21 @@ def serve_command(host, port, workers, token, max_upload_mb, max_duration_s, que
     from omniemo.serve import ServeSettings, create_app
 
     token = token or os.environ.get("OMNIEMO_TOKEN") or None
-    voice_profile = None
-    if adapt:  # read once here, not in each worker: every worker gets the same profile
-        from omniemo.perception.speech_emotion import adapt_clips
+    adaptation = {}
+    if adapt:  # read once here, not in each worker: every worker gets the same profiles
+        from omniemo.perception.pipeline import adapt_to_set
 
         try:
-            voice_profile = adapt_clips(expand_paths(adapt))
+            voice, face = adapt_to_set(expand_paths(adapt))
         except (MediaError, ValueError) as exc:
             fail(f"adaptation: {exc}")
-        click.echo(f"voice model {voice_profile.describe()}", err=True)
+        for name, profile in (("voice", voice), ("face", face)):
+            if profile is not None:
+                adaptation[f"{name}_profile"] = profile
+            click.echo(f"{name}: {profile.describe() if profile else 'not adapted (too few files with it)'}", err=True)
     settings = ServeSettings(host=host, port=port, workers=workers, token=token, max_upload_mb=max_upload_mb,
                              max_duration_s=max_duration_s, queue=queue_size, state=state, ttl_s=ttl_s, cors=cors,
-                             voice_profile=voice_profile)
+                             adaptation=adaptation)
     try:
         app = create_app(settings)
     except ValueError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 from omniemo import files
 from omniemo.data.datasets import MEDIA_SUFFIXES, DatasetError, Item
 from omniemo.eval.engines import Predictors, run_into
-from omniemo.eval.runner import corpus_profile
+from omniemo.eval.runner import corpus_profiles
 from omniemo.files import check_writable
 
 RESULTS = "results.jsonl"
@@ -30,7 +30,7 @@ class BatchConfig:
     num_cpus_per_worker: float = 1.0
     num_gpus_per_worker: float = 0.0
     with_evidence: bool = True
-    adapt_corpus: bool = False  # pipeline: the voice model centred on the mean of these clips (one recording set)
+    adapt_corpus: bool = False  # pipeline: the voice and the face read against these files' mean (one recording set)
 
 
 def batch_items(config: BatchConfig) -> list[Item]:
@@ -77,7 +77,7 @@ def run_batch(config: BatchConfig, progress=None) -> dict:
         raise ValueError("--adapt-corpus is a cue-pipeline option; the omni models take none")
     options = dict(config.model_options)
     if config.adapt_corpus:
-        options["voice_profile"] = corpus_profile(items)
+        options.update(corpus_profiles(items, options.get("modalities")))
     ran = run_into(out / RESULTS, items, Predictors(config.model, options), config.labels, kind="analysis",
                    engine=config.engine, workers=config.workers, ray_address=config.ray_address,
                    num_cpus_per_worker=config.num_cpus_per_worker, num_gpus_per_worker=config.num_gpus_per_worker,

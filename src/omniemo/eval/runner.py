@@ -63,12 +63,14 @@ def speaker_clips(items: list[Item]) -> dict[str, list[str]]:
     return groups
 
 
-def corpus_profile(items: list[Item]):
-    """The voice profile of a whole run (adaptation), made once here: a clear error before any clip if too few
-    clips have speech, and the workers share it instead of each reading the clips again."""
-    from omniemo.perception.speech_emotion import adapt_clips
+def corpus_profiles(items: list[Item], modalities: str | None = None) -> dict:
+    """The voice and face profiles of a whole run (adaptation; ``pipeline.adapt_to_set``), as predictor options,
+    made once here: a clear error before any clip if too few clips have speech and too few files a face, and
+    the workers share them instead of each reading the files again."""
+    from omniemo.perception.pipeline import adapt_to_set
 
-    return adapt_clips([i.path for i in items])
+    voice, face = adapt_to_set([i.path for i in items], modalities)
+    return {k: v for k, v in (("voice_profile", voice), ("face_profile", face)) if v is not None}
 
 
 def _predictors(config: EvalConfig, items: list[Item]) -> Predictors:
@@ -77,7 +79,8 @@ def _predictors(config: EvalConfig, items: list[Item]) -> Predictors:
     if config.enroll_speakers and config.adapt_corpus:
         raise ValueError("enrol each speaker or adapt to the whole run, not both")
     if config.adapt_corpus:
-        return Predictors(config.model, {**config.model_options, "voice_profile": corpus_profile(items)})
+        return Predictors(config.model, {**config.model_options,
+                                         **corpus_profiles(items, config.model_options.get("modalities"))})
     return Predictors(config.model, config.model_options, speaker_clips(items) if config.enroll_speakers else None)
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from omniemo.perception.expression import CLASSES as FER_CLASSES
-from omniemo.perception.expression import EXPERT_INPUT_SIZE, NOISE_THRESHOLD, ExpressionModel, denoised, face_crop
+from omniemo.perception.expression import (EXPERT_INPUT_SIZE, NOISE_THRESHOLD, ExpressionModel, FaceProfile, denoised,
+                                          face_crop)
 from omniemo.perception.spans import active_spans
 
 FACE_MODELS = "MediaPipe face detection + Face Mesh (mediapipe 0.10.21)"
@@ -301,8 +302,9 @@ def smooth_expressions(times: np.ndarray, probs: np.ndarray, seconds: float = SM
 
 
 def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame_size: tuple[int, int], period: float,
-                expression_model: str = "omniemo face-expression"):
-    """(ModalityReport, cues, main track) for the faces seen in the sampled frames."""
+                expression_model: str = "omniemo face-expression", profile: FaceProfile | None = None):
+    """(ModalityReport, cues, main track) for the faces seen in the sampled frames; ``profile``: a set's
+    (``pipeline.adapt_faces``), each reading then taken relative to it."""
     from omniemo.perception.evidence import ABSENT, PRESENT, Cue, ModalityReport
 
     n = len(per_frame)
@@ -328,6 +330,11 @@ def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame
                 active_spans(times, present, period, min_frames=1), FACE_MODELS,
                 confidence=float(np.mean([o.score for o in main.observations])),
                 detail={"faces_tracked": len(tracks), "main_face": why})]
+    read = np.isfinite(probs[:, 0])
+    # the model's own reading, before any adaptation: what a set's profile is made of
+    log_mean = np.log(np.maximum(probs[read], 1e-12)).mean(axis=0) if read.any() else None
+    if profile is not None and read.any():
+        probs[read] = profile.apply(probs[read])
     raw = probs
     probs = smooth_expressions(np.asarray(times, dtype=float), probs)
     seen = np.isfinite(probs[:, 0])
@@ -338,7 +345,8 @@ def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame
         cues.append(Cue(f"face.expression.{cls}", "face", f"expression.{cls}", round(float(mean_probs[k]), 3),
                         "mean probability (smoothed over 1 s)", spans, expression_model,
                         confidence=round(float(mean_probs[k]), 3),
-                        detail={"top_in_frames": int((top == k).sum()), "frames_with_face": int(seen.sum())}))
+                        detail={"top_in_frames": int((top == k).sum()), "frames_with_face": int(seen.sum()),
+                                **({"adapted": profile.describe()} if profile is not None else {})}))
     for name, (unit, _, active_words) in DESCRIPTORS.items():
         values = desc[name]
         finite = np.isfinite(values)
@@ -355,6 +363,10 @@ def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame
     summary = {"faces_tracked": len(tracks), "main_face": why, "frames_with_main_face": int(present.sum()),
                "frames_sampled": n, "expression_mean": dict(zip(FER_CLASSES, np.round(mean_probs, 3).tolist())),
                "dominant_expression": FER_CLASSES[int(np.argmax(mean_probs))]}
+    if log_mean is not None:
+        summary["expression_log_mean"] = np.round(log_mean, 4).tolist()
+    if profile is not None:
+        summary["expression_adapted"] = profile.describe()
     grainy = sum(1 for o in main.observations if o.noise is not None and o.noise > NOISE_THRESHOLD)
     if grainy:
         summary["denoised_frames"] = grainy  # read after non-local means: the face was grainy in these frames

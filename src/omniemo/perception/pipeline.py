@@ -25,6 +25,7 @@ from omniemo.perception.evidence import (
     Evidence,
     ModalityReport,
 )
+from omniemo.perception.expression import FaceProfile, face_profile
 from omniemo.perception.face import FaceAnalyzer, face_report
 from omniemo.perception.models import IdlePool, quiet_native_stderr
 from omniemo.perception.spans import active_spans
@@ -71,20 +72,64 @@ def extract_cues(
     progress: Callable[[float, float], None] | None = None,
     keep_keyframes: bool = False,
     voice_profile=None,
+    face_profile=None,
 ) -> Evidence:
     """Measure every requested modality of ``path``. Raises a MediaError if the file cannot be read at all.
 
     ``voice_profile``: a VoiceProfile from ``speech_emotion.enroll_clips`` (several clips of the same speaker) or
     ``speech_emotion.adapt_clips`` (clips recorded the same way); the voice emotion then uses the model variant
-    normalised that way instead of the single-clip one.
+    normalised that way instead of the single-clip one. ``face_profile``: a FaceProfile from ``adapt_faces`` (images
+    or clips recorded alike); each face reading is then taken relative to it.
     """
     fps = validate_fps(fps)
     wanted = parse_modalities(modalities) if not isinstance(modalities, tuple) else modalities
     with quiet_native_stderr():  # the native models' log lines stay out of a library user's terminal
-        return _extract(path, fps, wanted, progress, keep_keyframes, voice_profile)
+        return _extract(path, fps, wanted, progress, keep_keyframes, voice_profile, face_profile)
 
 
-def _extract(path, fps, wanted, progress, keep_keyframes, voice_profile) -> Evidence:
+ADAPT_FPS = 1.0  # frames a second read from each clip of a set to adapt the face to: a few faces a clip suffice
+
+
+def adapt_faces(paths, fps: float = ADAPT_FPS) -> FaceProfile:
+    """A set's face profile from images or clips recorded alike (any people and expressions): the main face of
+    each of up to ``MAX_ADAPT_CLIPS`` files (spread over the given order, the rest only where files without a face
+    left too few). Unreadable files and files without a face are skipped."""
+    from omniemo.media import MediaError
+    from omniemo.perception.speech_emotion import MAX_ADAPT_CLIPS, spread_order
+
+    log_means = []
+    for path in spread_order(paths):
+        if len(log_means) >= MAX_ADAPT_CLIPS:
+            break
+        try:
+            report = extract_cues(path, fps=fps, modalities=("face",)).modalities["face"]
+        except MediaError:
+            continue
+        if "expression_log_mean" in report.summary:
+            log_means.append(np.array(report.summary["expression_log_mean"]))
+    return face_profile(log_means)
+
+
+def adapt_to_set(paths, modalities: str | tuple[str, ...] | None = None):
+    """(VoiceProfile or None, FaceProfile or None) of a set of files recorded alike, for the voice and the face
+    where ``modalities`` ask for them: each where the set has enough of it (clips with speech, files with a face).
+    Raises a ValueError saying why when neither can be made."""
+    from omniemo.perception.speech_emotion import adapt_clips
+
+    wanted = parse_modalities(modalities) if not isinstance(modalities, tuple) else modalities
+    paths, profiles, why = list(paths), {}, []
+    for name, adapt in (("voice", adapt_clips), ("face", adapt_faces)):
+        if name in wanted:
+            try:
+                profiles[name] = adapt(paths)
+            except ValueError as exc:
+                why.append(str(exc))
+    if not profiles:
+        raise ValueError("; ".join(why) if why else "adapting to a set needs the voice or the face among the modalities")
+    return profiles.get("voice"), profiles.get("face")
+
+
+def _extract(path, fps, wanted, progress, keep_keyframes, voice_profile, face_profile) -> Evidence:
     info = probe(path)
     evidence = Evidence(clip=info.to_dict(), settings={"fps": fps, "body_fps": min(fps, BODY_FPS),
                                                          "modalities": list(wanted), "max_side": MAX_SIDE})
@@ -102,7 +147,7 @@ def _extract(path, fps, wanted, progress, keep_keyframes, voice_profile) -> Evid
         audio_job = pool.submit(_audio, path, info, audio_wanted, heard, voice_profile) if audio_wanted else None
         if video_wanted:
             if info.has_video:
-                _video(path, info, fps, video_wanted, evidence, progress, keep_keyframes)
+                _video(path, info, fps, video_wanted, evidence, progress, keep_keyframes, face_profile)
             else:
                 for m in video_wanted:
                     evidence.modalities[m] = ModalityReport(ABSENT, reason="the file has no video stream")
@@ -124,17 +169,17 @@ POSE_ANALYZERS = IdlePool(body.PoseAnalyzer)
 SEGMENTERS = IdlePool(appearance.Segmenter)
 
 
-def _video(path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes):
+def _video(path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes, face_profile):
     needs_faces = bool({"face", "pulse", "appearance"} & set(wanted))
     with (FACE_ANALYZERS.lend() if needs_faces else contextlib.nullcontext()) as faces, \
             (POSE_ANALYZERS.lend() if "body" in wanted else contextlib.nullcontext()) as poser:
         for model in (faces, poser):
             if model is not None:
                 model.new_clip()
-        _read_video(faces, poser, path, info, fps, wanted, evidence, progress, keep_keyframes)
+        _read_video(faces, poser, path, info, fps, wanted, evidence, progress, keep_keyframes, face_profile)
 
 
-def _read_video(faces, poser, path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes):
+def _read_video(faces, poser, path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes, face_profile):
     import cv2
 
     start = time.perf_counter()
@@ -177,7 +222,7 @@ def _read_video(faces, poser, path, info, fps, wanted, evidence: Evidence, progr
     main = None
     if "face" in wanted or "pulse" in wanted or "appearance" in wanted:
         report, cues, main = face_report(times, per_frame, (frame_shape[1], frame_shape[0]), period,
-                                         faces.expression_model)
+                                         faces.expression_model, face_profile)
         if "face" in wanted:
             evidence.modalities["face"] = report
             evidence.cues += cues

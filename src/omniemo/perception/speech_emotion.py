@@ -276,15 +276,20 @@ def enroll_clips(paths, model: SpeechEmotionModel | None = None) -> VoiceProfile
     return (model or default_model()).enroll(collected)
 
 
+def spread_order(paths, first: int = MAX_ADAPT_CLIPS) -> list:
+    """``first`` of ``paths`` spread evenly over the given order (so a sorted corpus contributes every part of
+    itself), then the rest: the order in which a set is read to adapt to it."""
+    paths = list(paths)
+    spread = set(np.linspace(0, len(paths) - 1, min(len(paths), first)).round().astype(int).tolist())
+    return [paths[i] for i in sorted(spread)] + [p for i, p in enumerate(paths) if i not in spread]
+
+
 def adapt_clips(paths, model: SpeechEmotionModel | None = None) -> VoiceProfile:
     """A recording set's profile from clips recorded the same way (any speakers and emotions): the first
     ``MAX_ADAPT_CLIPS`` with speech, read in an order spread evenly over the given one (so a sorted corpus
     contributes every part of itself), the rest only where clips without speech left too few."""
-    paths = list(paths)
-    spread = set(np.linspace(0, len(paths) - 1, min(len(paths), MAX_ADAPT_CLIPS)).round().astype(int).tolist())
-    order = [paths[i] for i in sorted(spread)] + [p for i, p in enumerate(paths) if i not in spread]
     # one bad file in a corpus is not the corpus: unreadable files are skipped
-    collected = _speech_features(order, skip_unreadable=True, enough=MAX_ADAPT_CLIPS)
+    collected = _speech_features(spread_order(paths), skip_unreadable=True, enough=MAX_ADAPT_CLIPS)
     if len(collected) < MIN_ADAPT_CLIPS:
         raise ValueError(f"adapting to a recording set needs at least {MIN_ADAPT_CLIPS} clips with "
                          f"{MIN_SPEECH_SECONDS} s of speech; got {len(collected)} of {len(paths)}")

@@ -39,20 +39,25 @@ class CuePipeline:
 
     def __init__(self, fps: float = 5.0, modalities: str | None = None, timeline: bool = False,
                  keep_keyframes: bool = False, progress=None, enroll: list | None = None, adapt: list | None = None,
-                 voice_profile=None):
+                 voice_profile=None, face_profile=None):
         """``enroll``: several clips of the speaker, for the speaker-normalised voice model; ``adapt``: several
-        clips recorded the same way (a corpus, a session; any speakers), for the recording-set-centred one;
-        ``voice_profile``: either, made already (``speech_emotion.enroll_clips`` / ``adapt_clips``)."""
-        from omniemo.perception.pipeline import parse_modalities, validate_fps
-        from omniemo.perception.speech_emotion import adapt_clips, enroll_clips
+        clips or images recorded the same way (a corpus, a session; any people), for the recording-set-centred
+        voice model and the face read against the set's mean; ``voice_profile`` / ``face_profile``: made already
+        (``speech_emotion.enroll_clips``, ``pipeline.adapt_to_set``)."""
+        from omniemo.perception.pipeline import adapt_to_set, parse_modalities, validate_fps
+        from omniemo.perception.speech_emotion import enroll_clips
 
         parse_modalities(modalities)  # bad options fail here, before any clip
         self.fps, self.modalities, self.timeline = validate_fps(fps), modalities, timeline
         self.keep_keyframes, self.progress = keep_keyframes, progress
-        if bool(enroll) + bool(adapt) + (voice_profile is not None) > 1:
+        if bool(enroll) + bool(adapt) + (voice_profile is not None or face_profile is not None) > 1:
             raise ValueError("enrol a speaker or adapt to a recording set, not both")
+        self.voice_profile, self.face_profile = voice_profile, face_profile
         with quiet_native_stderr():
-            self.voice_profile = (enroll_clips(enroll) if enroll else adapt_clips(adapt) if adapt else voice_profile)
+            if enroll:
+                self.voice_profile = enroll_clips(enroll)
+            elif adapt:
+                self.voice_profile, self.face_profile = adapt_to_set(adapt, modalities)
 
     def predict(self, path: str | Path, labels: str | LabelSet = "dfew") -> Prediction:
         with quiet_native_stderr():  # native log lines off, as in the CLI (OMNIEMO_NATIVE_LOGS=1 shows them)
@@ -60,7 +65,8 @@ class CuePipeline:
 
     def _predict(self, path: str | Path, labelset: LabelSet) -> Prediction:
         ev = extract_cues(path, fps=self.fps, modalities=self.modalities, progress=self.progress,
-                          keep_keyframes=self.keep_keyframes, voice_profile=self.voice_profile)
+                          keep_keyframes=self.keep_keyframes, voice_profile=self.voice_profile,
+                          face_profile=self.face_profile)
         fusion = fuse(modality_inputs(ev), labelset)
         sentences = build_reasoning(ev, fusion)
         missing = [m for m, r in ev.modalities.items() if r.status in ("absent", "not_measurable") and m in ("face", "voice", "words")]

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -49,7 +49,9 @@ class ServeSettings:
     cors: str | None = None
     factory: str = "omniemo.serve.jobs:pipeline_predictor"
     warm: bool = True
-    voice_profile: object | None = None  # a VoiceProfile (``--adapt``): every analysis reads the voice against it
+    # ``--adapt``: predictor options voice_profile (a VoiceProfile) and face_profile (a FaceProfile), each where the
+    # set had enough of it: every analysis reads the voice and the face against them
+    adaptation: dict = field(default_factory=dict)
 
 
 def is_loopback(host: str) -> bool:
@@ -96,6 +98,7 @@ class ModelsView(BaseModel):
     workers: int
     workers_ready: int
     voice_adaptation: str | None = None  # "adapted to a recording set (N clips)" when served with --adapt
+    face_adaptation: str | None = None  # "adapted to a set (N files with a face)" when served with --adapt
 
 
 class Health(BaseModel):
@@ -127,7 +130,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         for job in store.unfinished():  # a restart: what was running is lost, say so
             store.update(job.id, status="failed", error="the server restarted before this analysis finished")
         holder["pool"] = WorkerPool(store, settings.workers, settings.queue, settings.factory, settings.warm,
-                                    settings.voice_profile)
+                                    settings.adaptation)
         stop = threading.Event()
         janitor = threading.Thread(target=_expire, args=(store, settings.ttl_s, stop), daemon=True)
         janitor.start()
@@ -223,9 +226,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/v1/models", response_model=ModelsView, dependencies=[Depends(authorised)])
     def models():
-        profile = settings.voice_profile
+        voice, face = (settings.adaptation.get(k) for k in ("voice_profile", "face_profile"))
         return ModelsView(pipeline=_pipeline_models(), omni_backends=[], workers=settings.workers,
-                          workers_ready=pool().ready, voice_adaptation=profile.describe() if profile else None)
+                          workers_ready=pool().ready, voice_adaptation=voice.describe() if voice else None,
+                          face_adaptation=face.describe() if face else None)
 
     @app.get("/", response_class=HTMLResponse)
     def page():

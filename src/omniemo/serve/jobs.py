@@ -126,16 +126,17 @@ class JobStore:
 
 # --- the worker processes ---------------------------------------------------------------------------------
 
-def pipeline_predictor(options: dict, voice_profile=None):
-    """The predictor a job runs with: the CPU cue pipeline (reading the voice against the server's
-    ``voice_profile``, if any), or an omni backend (``backend`` + its options)."""
+def pipeline_predictor(options: dict, adaptation: dict | None = None):
+    """The predictor a job runs with: the CPU cue pipeline (reading the voice and the face against the server's
+    ``adaptation``, its ``voice_profile`` and ``face_profile``, if any), or an omni backend (``backend`` + its
+    options)."""
     from omniemo.predictor import get_predictor
 
     backend = options.get("backend", "pipeline")
     if backend == "pipeline":
         return get_predictor("pipeline", fps=options.get("fps", 5.0), modalities=options.get("modalities"),
                              timeline=bool(options.get("timeline")), keep_keyframes=bool(options.get("report")),
-                             voice_profile=voice_profile)
+                             **(adaptation or {}))
     return get_predictor(backend, **options.get("backend_options", {}))
 
 
@@ -156,7 +157,7 @@ def warm_up() -> None:
     ExpressionModel()
 
 
-def worker_main(index: int, tasks, results, factory_spec: str, warm: bool, voice_profile=None) -> None:
+def worker_main(index: int, tasks, results, factory_spec: str, warm: bool, adaptation: dict | None = None) -> None:
     from omniemo.media import MediaError
     from omniemo.perception.models import quiet_native_stderr
     from omniemo.workers import die_with_parent
@@ -185,7 +186,7 @@ def worker_main(index: int, tasks, results, factory_spec: str, warm: bool, voice
             try:
                 predictor = cache.get(key)
                 if predictor is None:
-                    predictor = cache[key] = factory(options, voice_profile)
+                    predictor = cache[key] = factory(options, adaptation)
                 predictor.progress = progress
                 prediction = predictor.predict(path, options.get("labels", "dfew"))
                 result = prediction.to_dict()
@@ -207,9 +208,9 @@ class WorkerPool:
     """``workers`` processes behind a queue of at most ``queue_size`` waiting jobs."""
 
     def __init__(self, store: JobStore, workers: int = 1, queue_size: int = 8,
-                 factory: str = "omniemo.serve.jobs:pipeline_predictor", warm: bool = True, voice_profile=None):
+                 factory: str = "omniemo.serve.jobs:pipeline_predictor", warm: bool = True, adaptation: dict | None = None):
         self.store, self.queue_size, self.factory, self.warm = store, queue_size, factory, warm
-        self.voice_profile = voice_profile  # pickled to each worker process once, at its start
+        self.adaptation = adaptation  # pickled to each worker process once, at its start
         self.context = multiprocessing.get_context("spawn")
         self.results = self.context.Queue()
         self.pending: collections.deque[str] = collections.deque()
@@ -222,7 +223,7 @@ class WorkerPool:
     def _start(self, index: int) -> dict:
         tasks = self.context.Queue(maxsize=1)
         process = self.context.Process(target=worker_main,
-                                       args=(index, tasks, self.results, self.factory, self.warm, self.voice_profile),
+                                       args=(index, tasks, self.results, self.factory, self.warm, self.adaptation),
                                        daemon=True, name=f"omniemo-worker-{index}")
         process.start()
         return {"process": process, "tasks": tasks, "job": None, "ready": False}
