@@ -50,13 +50,14 @@ def validate_fps(fps: float) -> float:
     return fps
 
 
-def parse_modalities(spec: str | None) -> tuple[str, ...]:
-    """'video,audio,text' groups or modality names -> modality names."""
+def parse_modalities(spec: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """'video,audio,text' groups or modality names (a string, or a tuple of them) -> modality names."""
     if not spec:
         return MODALITIES
     groups = {"video": VIDEO_MODALITIES, "audio": ("voice",), "text": ("words",), "all": MODALITIES}
     out: list[str] = []
-    for item in (s.strip().lower() for s in spec.split(",") if s.strip()):
+    items = spec if isinstance(spec, tuple) else spec.split(",")
+    for item in (s.strip().lower() for s in items if s.strip()):
         names = groups.get(item, (item,) if item in MODALITIES else None)
         if names is None:
             raise ValueError(f"unknown modality {item!r}: use video, audio, text or {', '.join(MODALITIES)}")
@@ -82,7 +83,7 @@ def extract_cues(
     or clips recorded alike); each face reading is then taken relative to it.
     """
     fps = validate_fps(fps)
-    wanted = parse_modalities(modalities) if not isinstance(modalities, tuple) else modalities
+    wanted = parse_modalities(modalities)
     with quiet_native_stderr():  # the native models' log lines stay out of a library user's terminal
         return _extract(path, fps, wanted, progress, keep_keyframes, voice_profile, face_profile)
 
@@ -116,7 +117,7 @@ def adapt_to_set(paths, modalities: str | tuple[str, ...] | None = None):
     Raises a ValueError saying why when neither can be made."""
     from omniemo.perception.speech_emotion import adapt_clips
 
-    wanted = parse_modalities(modalities) if not isinstance(modalities, tuple) else modalities
+    wanted = parse_modalities(modalities)
     paths, profiles, why = list(paths), {}, []
     for name, adapt in (("voice", adapt_clips), ("face", adapt_faces)):
         if name in wanted:
