@@ -231,6 +231,18 @@ def test_hallucination_filters():
     assert _why_dropped(seg, 0.0, 2.0, [[0.0, 2.0]]) is None
     seg.avg_logprob = -1.4
     assert "a guess" in _why_dropped(seg, 0.0, 2.0, [[0.0, 2.0]])
+    # fluent-looking text in a language Whisper guessed (Amharic written as Greek): its words unsure
+    seg.avg_logprob, seg.words = -0.8, [SimpleNamespace(probability=p) for p in (0.3, 0.5, 0.45)]
+    assert "mean word probability 0.42" in _why_dropped(seg, 0.0, 2.0, [[0.0, 2.0]])
+    seg.words = [SimpleNamespace(probability=p) for p in (0.9, 0.6, 0.8)]
+    assert _why_dropped(seg, 0.0, 2.0, [[0.0, 2.0]]) is None
+
+
+def test_language_names_are_plain():
+    from omniemo.perception.words import language_name
+
+    assert [language_name(c) for c in ("ur", "el", "jw", "sw", None)] == [
+        "Urdu", "Modern Greek", "Javanese", "Swahili", "unknown"]
 
 
 def test_no_transcript_without_speech():
@@ -256,6 +268,18 @@ def test_a_non_english_clip_gives_language_transcript_and_translation():
     p = get_predictor("pipeline", modalities="audio,text").predict(clip, "urdu")
     words = next(s["text"] for s in p.reasoning if "words.transcript" in s["cues"])
     assert "Urdu" in words and "translation" in words
+
+
+def test_a_language_the_recogniser_cannot_transcribe_is_not_quoted():
+    """Whisper base on Amharic: it wrote this clip as Greek, "detected with probability 0.28", and translated it."""
+    from conftest import shared_dir
+
+    from omniemo.perception.words import transcribe
+
+    audio = load_clip(shared_dir("ased-amharic") / "05Angry" / "a5-01-01-01-01.ogg", sampling=None).audio
+    out = transcribe(audio, speech_spans(audio))
+    assert out["words"] == [] and out["translation"] is None
+    assert "word probability" in out["dropped"][0]["why"]
 
 
 def test_a_shorter_whisper_context_is_off_and_keeps_the_speech():

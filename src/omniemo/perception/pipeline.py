@@ -502,7 +502,10 @@ def _words_report(audio: np.ndarray, speech_spans):
     if not ws:
         reason = "the speech recogniser found no words"
         if transcript["dropped"]:
-            reason += f" it could vouch for ({len(transcript['dropped'])} segment(s) dropped: {transcript['dropped'][0]['why']})"
+            dropped = transcript["dropped"]
+            first = dropped[0]["why"].replace(" (", ", ").rstrip(")")  # the reason is itself quoted in parentheses
+            reason += (f" it could vouch for; {len(dropped)} segment{'s' if len(dropped) > 1 else ''} dropped, "
+                       f"{'the first ' if len(dropped) > 1 else ''}as {first}")
         return ModalityReport(ABSENT, reason=reason, model=words.WORDS_MODEL,
                               summary={"language": transcript["language"], "dropped": transcript["dropped"]}), []
     english = transcript["text"] if transcript["language"] == "en" else transcript["translation"]
