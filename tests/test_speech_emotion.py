@@ -381,3 +381,18 @@ def test_the_shipped_voice_model_is_calibrated_for_recordings_it_never_heard():
     for variant, r in scores["calibration"].items():
         assert model.temperature[variant] == pytest.approx(r["temperature"])
         assert r["temperature"] != pytest.approx(scores["shipped"][variant]["dev_calibration"]["dev_temperature"])
+
+
+def test_an_uncertain_language_is_called_a_guess():
+    from omniemo.perception.evidence import Cue, Evidence, ModalityReport
+    from omniemo.reasoning.explain import words_sentences
+
+    def sentence(probability):
+        detail = {"language": "hi", "language_name": "Hindi", "language_probability": probability, "translation": None}
+        ev = Evidence(clip={}, settings={}, modalities={"words": ModalityReport("present")},
+                      cues=[Cue("words.transcript", "words", "transcript", "क्या हुआ", "text", [[0.0, 1.0]], "whisper",
+                                detail=detail)])
+        return words_sentences(ev)[0]["text"]
+
+    assert "uncertain guess of the language" in sentence(0.36)
+    assert "uncertain" not in sentence(0.8) and "probability 0.80" in sentence(0.8)

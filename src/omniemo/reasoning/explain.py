@@ -170,6 +170,11 @@ def voice_sentences(ev: Evidence) -> list[dict]:
     return out
 
 
+# Below it Whisper named the wrong language for 12 of 31 URDU and English clips, above it for 2 of 153
+# (Hindi counted right for Urdu: the same spoken language)
+UNSURE_LANGUAGE = 0.5
+
+
 def words_sentences(ev: Evidence) -> list[dict]:
     missing = _absent(ev, "words", "No words to read")
     if missing is not None:
@@ -179,8 +184,9 @@ def words_sentences(ev: Evidence) -> list[dict]:
     if detail.get("language") in (None, "en"):
         text = f'The words are "{transcript.value}" ({fmt_spans(transcript.spans)})'
     else:
-        text = (f'The words, in {detail["language_name"]} (detected with probability {detail["language_probability"]:.2f}), '
-                f'are "{transcript.value}" ({fmt_spans(transcript.spans)})')
+        certainty = "" if detail["language_probability"] >= UNSURE_LANGUAGE else ", an uncertain guess of the language"
+        text = (f'The words, in {detail["language_name"]} (detected with probability {detail["language_probability"]:.2f}'
+                f'{certainty}), are "{transcript.value}" ({fmt_spans(transcript.spans)})')
         if detail.get("translation"):
             text += f'; Whisper\'s English translation reads "{detail["translation"]}"'
     cited = [transcript]
