@@ -503,9 +503,8 @@ def _words_report(audio: np.ndarray, speech_spans):
         reason = "the speech recogniser found no words"
         if transcript["dropped"]:
             dropped = transcript["dropped"]
-            first = dropped[0]["why"].replace(" (", ", ").rstrip(")")  # the reason is itself quoted in parentheses
             reason += (f" it could vouch for; {len(dropped)} segment{'s' if len(dropped) > 1 else ''} dropped, "
-                       f"{'the first ' if len(dropped) > 1 else ''}as {first}")
+                       f"{'the first ' if len(dropped) > 1 else ''}as {dropped[0]['why']}")
         return ModalityReport(ABSENT, reason=reason, model=words.WORDS_MODEL,
                               summary={"language": transcript["language"], "dropped": transcript["dropped"]}), []
     english = transcript["text"] if transcript["language"] == "en" else transcript["translation"]

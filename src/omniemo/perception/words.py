@@ -6,8 +6,8 @@ stays flat for long recordings), detects the language, and transcribes in it. It
 guarded against: a segment is dropped when Whisper itself rates it as unlikely speech (no-speech probability),
 as a guess (average log-probability below its own fallback threshold, or words it is on average less than 60 %
 sure of: a language it cannot transcribe comes out as fluent-looking text in another), as repetitive
-(compression ratio, repeated word n-grams: "So, so, so ..."), or when it lies outside the detected speech. What remains is quoted
-as heard; what was dropped is listed with the reason.
+(compression ratio, repeated word n-grams: "So, so, so ..."), or when it lies outside the detected speech.
+What remains is quoted as heard; what was dropped is listed with the reason.
 
 The tone comes from two English lexicons, VADER sentiment and the NRC emotion lexicon (NRCLex's word list;
 research use only). For speech in another language they read Whisper's English translation (its `translate`
@@ -97,12 +97,12 @@ def _mean_word_probability(seg) -> float | None:
 def _why_dropped(seg, start: float, end: float, spans) -> str | None:
     """Why a recognised segment (at [start, end] s of the clip) is not quoted as heard; None to keep it."""
     if seg.no_speech_prob > MAX_NO_SPEECH:
-        return f"not speech by Whisper's own estimate (no-speech probability {seg.no_speech_prob:.2f})"
+        return f"not speech by Whisper's own estimate, no-speech probability {seg.no_speech_prob:.2f}"
     if seg.avg_logprob < MIN_AVG_LOGPROB:
-        return f"a guess, not clearly heard (average log-probability {seg.avg_logprob:.2f})"
+        return f"a guess, not clearly heard: average log-probability {seg.avg_logprob:.2f}"
     word_probability = _mean_word_probability(seg)
     if word_probability is not None and word_probability < MIN_WORD_PROBABILITY:
-        return f"a guess, its words unsure (mean word probability {word_probability:.2f})"
+        return f"a guess, its words unsure: mean word probability {word_probability:.2f}"
     if seg.compression_ratio > MAX_COMPRESSION or repetitive(seg.text):
         return "repetitive text, a known recogniser failure"
     if _in_speech(start, end, spans) < MIN_IN_SPEECH:
