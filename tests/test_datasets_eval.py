@@ -78,9 +78,13 @@ def test_cremad_layout_and_perceived_labels(tmp_path, tiny_media):
     (tmp_path / "processedResults").mkdir()
     (tmp_path / "processedResults" / "summaryTable.csv").write_text(
         '"","FileName","VoiceVote","VoiceLevel","FaceVote","FaceLevel","MultiModalVote","MultiModalLevel"\n'
-        '"1","1040_IEO_SAD_HI","N","60","N","70","N","65"\n"2","1041_TIE_NEU_XX","N","60","N","70","N","65"\n')
+        '"1","1040_IEO_SAD_HI","N","60","S","70","N","65"\n"2","1041_TIE_NEU_XX","A:N","60","N","70","N","65"\n')
     assert [(i.label, i.split) for i in load_items("cremad", tmp_path)] == [("sad", "test"), ("neutral", "test")]
     assert [i.label for i in load_items("cremad", tmp_path, perceived=True)] == ["neutral", "neutral"]
+    assert [i.label for i in load_items("cremad", tmp_path, perceived="voice")] == ["neutral", "angry"]  # a tie: its first
+    assert [i.label for i in load_items("cremad", tmp_path, perceived="face")] == ["sad", "neutral"]
+    with pytest.raises(DatasetError, match="use multimodal, voice, face"):
+        load_items("cremad", tmp_path, perceived="crowd")
     assert [i.label for i in load_items("cremad", tmp_path, "all", media="video")] == ["angry"]
 
 

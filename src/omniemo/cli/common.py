@@ -145,7 +145,7 @@ def dataset_options(fold, modality, channel, perceived) -> dict:
     if channel:
         options["channel"] = channel
     if perceived:
-        options["perceived"] = True
+        options["perceived"] = perceived
     return options
 
 
@@ -157,7 +157,10 @@ DATASET_OPTIONS = [
     click.option("--modality", type=click.Choice(["any", "audio-video", "video", "audio"]), default=None,
                  help="RAVDESS or SAVEE files to take (default any)."),
     click.option("--channel", type=click.Choice(["any", "speech", "song"]), default=None, help="RAVDESS speech or song."),
-    click.option("--perceived", is_flag=True, help="CREMA-D: score against the crowd's vote (summaryTable.csv)."),
+    click.option("--perceived", type=click.Choice(["multimodal", "voice", "face"]), is_flag=False,
+                 flag_value="multimodal", default=None,
+                 help="CREMA-D: score against the crowd's vote (summaryTable.csv): seeing and hearing the clip "
+                      "(multimodal, the default), the voice alone (voice) or the face alone (face)."),
 ]
 
 

@@ -119,18 +119,26 @@ def cremad_split(actor: int) -> str:
     return "train" if actor <= 1024 else "dev" if actor <= 1030 else "test"
 
 
-def cremad_items(root: Path, split: str = "test", media: str = "any", perceived: bool = False) -> list[Item]:
+CREMAD_VOTES = {"multimodal": "MultiModalVote", "voice": "VoiceVote", "face": "FaceVote"}
+
+
+def cremad_items(root: Path, split: str = "test", media: str = "any", perceived: bool | str = False) -> list[Item]:
     """VideoFlash/*.flv, AudioWAV/*.wav, AudioMP3/*.mp3 (or any folder of such files); ``perceived`` takes the
-    crowd's multimodal vote from summaryTable.csv instead of the acted label."""
+    crowd's vote from summaryTable.csv instead of the acted label: what raters chose seeing and hearing the clip
+    (``True`` or "multimodal"), hearing the voice alone ("voice") or seeing the face alone ("face"). A tied vote
+    counts as the first of its emotions."""
     folders = {"video": ("VideoFlash",), "wav": ("AudioWAV",), "mp3": ("AudioMP3",)}.get(media)
     votes = {}
     if perceived:
+        column = CREMAD_VOTES.get("multimodal" if perceived is True else perceived)
+        if column is None:
+            raise DatasetError(f"perceived={perceived!r}: use {', '.join(CREMAD_VOTES)}")
         tables = list(root.rglob("*summaryTable.csv"))
         if not tables:
             raise DatasetError(f"{root}: --perceived needs summaryTable.csv")
         with tables[0].open(newline="") as handle:
             for row in csv.DictReader(handle):
-                vote = row["MultiModalVote"].split(":")[0]
+                vote = row[column].split(":")[0]
                 if vote in CREMAD.codes:
                     votes[row["FileName"]] = CREMAD.from_code(vote)
     sexes = {}
