@@ -1,6 +1,6 @@
 """Are the quoted words what was said? The recogniser's guards on four corpora, with and without the word guard.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_words.py [--clips-per-corpus 40]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_words.py [--clips-per-corpus 40] [--degraded]
 
 Whisper base transcribes English well and low-resource languages badly: on Amharic it writes fluent-looking
 Greek, Catalan or Japanese and translates that into English sentences nobody said. ``words.transcribe`` drops a
@@ -9,7 +9,9 @@ segment whose words Whisper itself is on average less than 60 % sure of (``MIN_W
 and of ASED (Amharic: Whisper base never detects it, so every quoted word is wrong) and URDU clips (talk shows,
 with English mixed in), once with the guard and once without, and reports per corpus the clips with quoted
 words, the English word error rate of what was quoted, the correct English transcripts (WER <= 20 %) the guard
-dropped, and the clips given an English translation. Results: bench/out/words.json.
+dropped, and the clips given an English translation. ``--degraded``: every clip first through the training
+augmentation chain (another room, microphone, noise, codec): does the guard cost the words of a worse recording?
+Results: bench/out/words.json (words-degraded.json).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def summary(chosen, results) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips-per-corpus", type=int, default=40)
+    parser.add_argument("--degraded", action="store_true",
+                        help="each clip first through the training augmentation chain (noise, room, codec, EQ)")
     args = parser.parse_args()
 
     from omniemo.media import load_clip
@@ -66,6 +70,10 @@ def main() -> None:
     out = {}
     with quiet_native_stderr():
         audio = [load_clip(p, sampling=None).audio for p, _, _ in chosen]
+        if args.degraded:
+            from omniemo.train.audio_augment import augment
+
+            audio = [augment(a, seed=1000 + i) for i, a in enumerate(audio)]
         spans = [speech_spans(a) for a in audio]
         for name, threshold in (("with the word guard", guard), ("without it", 0.0)):
             words.MIN_WORD_PROBABILITY = threshold
@@ -83,7 +91,8 @@ def main() -> None:
         print(f"| {corpus} | {row['clips']} | {row['quoted']} / {other['quoted']} | "
               f"{row['translated']} / {other['translated']} | {wer} | {correct} |")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "words.json").write_text(json.dumps({"min_word_probability": guard, **out}, indent=2))
+    name = "words-degraded.json" if args.degraded else "words.json"
+    (OUT / name).write_text(json.dumps({"min_word_probability": guard, **out}, indent=2))
 
 
 if __name__ == "__main__":
