@@ -318,11 +318,12 @@ class Protocol:
         share of each of its emotions): both against the acted labels, and the model against the crowd."""
         import csv
 
+        from omniemo.labels import CREMAD
         from omniemo.train.speech_emotion import balanced_weights, fit_masked_softmax
 
-        code = {"A": "angry", "D": "disgust", "F": "fear", "H": "happy", "N": "neutral", "S": "sad"}
         with summary_table.open(newline="") as handle:
-            votes = {row["FileName"]: [code[v] for v in row["VoiceVote"].split(":")] for row in csv.DictReader(handle)}
+            votes = {row["FileName"]: [CREMAD.from_code(v) for v in row["VoiceVote"].split(":")]
+                     for row in csv.DictReader(handle)}
         rows = np.where((self.corpus == "cremad") & (self.split != "test"))[0]
         stack, cc, yy, allowed = self.shipped_training_set("cremad")
         mean, std = stack.mean(0), stack.std(0) + 1e-6
