@@ -25,7 +25,10 @@ class PoseAnalyzer:
 
         # complexity 1 is the model shipped in the wheel (0 and 2 would be downloaded)
         self.pose = pose.Pose(static_image_mode=False, model_complexity=1, min_detection_confidence=0.5)
-        self._tracking = False
+        # Its graph starts its models on threads of its own and they log as they open: one blank frame waits for
+        # that here, under the caller's quiet stderr, not on the terminal after a clip that gave no frame
+        self.pose.process(np.zeros((64, 64, 3), np.uint8))
+        self._tracking = False  # a blank frame finds no person: nothing to track or smooth into the first clip
 
     def close(self):
         self.pose.close()
