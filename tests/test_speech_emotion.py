@@ -89,6 +89,11 @@ def test_no_confident_emotion_from_a_tone_or_music(clips):
     ev = extract_cues(clips[".wav"], modalities="audio")  # the synthetic voice-like tone: 0.3 s "speech" at most
     emotion = ev.cue("voice.emotion")
     assert emotion is None or emotion.confidence <= 0.5
+    # nor a voice described from such a burst: no pitch, pace or loudness of a tone's onset
+    from omniemo.reasoning.explain import voice_sentences
+
+    said = " ".join(s["text"] for s in voice_sentences(ev))
+    assert not any(word in said for word in ("pitch", "syllables", "loudness")), said
 
 
 def test_a_quiet_recording_or_one_with_a_dc_offset_is_heard_like_the_original(ravdess_speech):

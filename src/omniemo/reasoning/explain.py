@@ -12,6 +12,7 @@ import re
 
 from omniemo.perception.evidence import Evidence
 from omniemo.perception.face import DESCRIPTORS
+from omniemo.perception.speech_emotion import MIN_SPEECH_SECONDS
 from omniemo.reasoning.fusion import Fusion
 
 MAX_SPANS = 3
@@ -125,6 +126,10 @@ def voice_sentences(ev: Evidence) -> list[dict]:
     speech, pauses = ev.cue("voice.speech"), ev.cue("voice.pauses")
     pitch, prange, rate = ev.cue("voice.pitch_level"), ev.cue("voice.pitch_range"), ev.cue("voice.speaking_rate")
     lvar = ev.cue("voice.loudness_variability")
+    if speech.value < MIN_SPEECH_SECONDS and ev.modalities["voice"].summary.get("no_emotion"):
+        # a burst this short (a tone's onset, a cough) is no voice to describe: its pitch or pace would be noise
+        return [_sentence(f"Only {speech.value:.1f} s sounded like speech ({fmt_spans(speech.spans)}): too little to "
+                          f"describe the voice or read an emotion from it.", [speech], speech.spans)]
     parts, cited = [f"Speech fills {speech.value:.1f} s ({fmt_spans(speech.spans)})"], [speech]
     if pitch:
         parts.append(f"with a median pitch of {pitch.value:.0f} Hz")
