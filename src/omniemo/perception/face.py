@@ -92,6 +92,8 @@ class FaceAnalyzer:
 
         self.max_faces = max_faces
         self.detector = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
+        # the short-range detector, for a still image the full-range one missed: is it a tight crop of a face?
+        self.crop_detector = face_detection.FaceDetection(model_selection=0, min_detection_confidence=min_confidence)
         # Landmarks are fitted on each detected face's crop, so several faces each get a mesh.
         self.mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
                                        min_detection_confidence=0.3)
@@ -103,6 +105,7 @@ class FaceAnalyzer:
 
     def close(self):
         self.detector.close()
+        self.crop_detector.close()
         self.mesh.close()
 
     def new_clip(self):
@@ -147,15 +150,31 @@ class FaceAnalyzer:
         best = max(overlaps, key=lambda pair: pair[0], default=(0.0, {}))
         return best[1] if best[0] >= REUSE_IOU else {}
 
-    def whole_image(self, frame: np.ndarray) -> FaceObservation:
-        """A still image whose face the detector missed (a tight crop): the whole image read as the face."""
+    def whole_image(self, frame: np.ndarray) -> FaceObservation | None:
+        """A still image whose face the detector missed (a tight crop): the whole image read as the face, if Face
+        Mesh finds a face in it or the short-range detector does once the image has a border around it; else None
+        (a photograph of a cup or a wall is not a face: it was once read as an angry one)."""
         import cv2
 
         h, w = frame.shape[:2]
         obs = FaceObservation(box=np.array([0.0, 0.0, w, h]), score=0.0)
         obs.landmarks = self._landmarks(frame, obs.box)
+        if obs.landmarks is None and not self._face_in_crop(frame):
+            return None
         obs.expression = self.read_expression(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), obs)
         return obs
+
+    def _face_in_crop(self, frame: np.ndarray, side: int = 192) -> bool:
+        """The short-range detector on the image with a grey border of half its size: a face that fills the image
+        has no context for a detector, one in the middle of a frame has. Small images are enlarged first."""
+        import cv2
+
+        h, w = frame.shape[:2]
+        if max(h, w) < side:
+            frame = cv2.resize(frame, (max(1, round(w * side / max(h, w))), max(1, round(h * side / max(h, w)))))
+        border = max(frame.shape[:2]) // 2
+        framed = cv2.copyMakeBorder(frame, border, border, border, border, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+        return bool(self.crop_detector.process(framed).detections)
 
     def _landmarks(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
         """Face Mesh on a square 1.8 x the box around the face; where that runs past the frame, the frame's border
@@ -311,7 +330,8 @@ def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame
     tracks = track_faces(per_frame)
     main, why = choose_main_track(tracks, n, frame_size)
     if main is None:
-        reason = f"no face in {n} sampled frames" if n else "no video frame could be decoded"
+        reason = ("no face in the image" if n == 1 else f"no face in {n} sampled frames" if n
+                  else "no video frame could be decoded")
         return ModalityReport(ABSENT, reason=reason, model=FACE_MODELS), [], None
     model = f"{FACE_MODELS}; expression: {expression_model}"
     present = np.zeros(n, bool)

@@ -200,8 +200,10 @@ def _read_video(faces, poser, path, info, fps, wanted, evidence: Evidence, progr
             t0 = time.perf_counter()
             found = faces(frame)
             if still and not found:
-                found = [faces.whole_image(frame)]
-                notes.append("no face detected in the still image: the whole image was read as the face")
+                whole = faces.whole_image(frame)
+                found = [whole] if whole is not None else []
+                notes.append("no face detected in the still image: the whole image was read as the face" if found
+                             else "no face detected in the still image, nor in it read whole as a tight crop")
             per_frame.append(found)
             face_seconds += time.perf_counter() - t0
         if index in key_indices:
