@@ -153,7 +153,7 @@ class FaceAnalyzer:
     def whole_image(self, frame: np.ndarray) -> FaceObservation | None:
         """A still image whose face the detector missed (a tight crop): the whole image read as the face, if Face
         Mesh finds a face in it or the short-range detector does once the image has a border around it; else None
-        (a photograph of a cup or a wall is not a face: it was once read as an angry one)."""
+        (a photograph of bricks or grass is not a face: it was once read as a sad one)."""
         import cv2
 
         h, w = frame.shape[:2]
