@@ -277,6 +277,15 @@ class Protocol:
         stack = np.vstack([self.clean[:, cols][train], self.aug[:, cols][train]])
         return stack, np.tile(self.corpus[train], 2), np.tile(self.y[train], 2), np.tile(self.allowed[train], (2, 1))
 
+    def shipped_head(self, held: str):
+        """The shipped single-clip design trained without ``held``: (mean, std, weights, bias) of its standardised
+        features and masked softmax."""
+        from omniemo.train.speech_emotion import balanced_weights, fit_masked_softmax
+
+        stack, cc, yy, allowed = self.shipped_training_set(held)
+        mean, std = stack.mean(0), stack.std(0) + 1e-6
+        return mean, std, *fit_masked_softmax((stack - mean) / std, yy, allowed, balanced_weights(cc, yy), 0.05)
+
     def adaptation(self, seed: int = 0) -> dict:
         """Single clip against corpus-centred: all clips, skewed class mixes, means from few clips."""
         from omniemo.train.speech_emotion import CORPORA, balanced_weights, by_group, fit_masked_softmax
@@ -319,15 +328,12 @@ class Protocol:
         import csv
 
         from omniemo.labels import CREMAD
-        from omniemo.train.speech_emotion import balanced_weights, fit_masked_softmax
 
         with summary_table.open(newline="") as handle:
             votes = {row["FileName"]: [CREMAD.from_code(v) for v in row["VoiceVote"].split(":")]
                      for row in csv.DictReader(handle)}
         rows = np.where((self.corpus == "cremad") & (self.split != "test"))[0]
-        stack, cc, yy, allowed = self.shipped_training_set("cremad")
-        mean, std = stack.mean(0), stack.std(0) + 1e-6
-        w, b = fit_masked_softmax((stack - mean) / std, yy, allowed, balanced_weights(cc, yy), 0.05)
+        mean, std, w, b = self.shipped_head("cremad")
         own = [k for k in range(len(self.labels)) if self.allowed[rows[0], k]]
         score = ((self.clean[rows][:, _shipped_columns()] - mean) / std) @ w.T + b
         model = [self.labels[k] for k in np.array(own)[np.argmax(score[:, own], axis=1)]]

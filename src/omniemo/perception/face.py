@@ -92,8 +92,8 @@ class FaceAnalyzer:
 
         self.max_faces = max_faces
         self.detector = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
-        # the short-range detector, for a still image the full-range one missed: is it a tight crop of a face?
-        self.crop_detector = face_detection.FaceDetection(model_selection=0, min_detection_confidence=min_confidence)
+        self.min_confidence = min_confidence
+        self._crop_detector = None  # the short-range detector, built for the first still image the detector misses
         # Landmarks are fitted on each detected face's crop, so several faces each get a mesh.
         self.mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
                                        min_detection_confidence=0.3)
@@ -105,7 +105,8 @@ class FaceAnalyzer:
 
     def close(self):
         self.detector.close()
-        self.crop_detector.close()
+        if self._crop_detector is not None:
+            self._crop_detector.close()
         self.mesh.close()
 
     def new_clip(self):
@@ -168,13 +169,17 @@ class FaceAnalyzer:
         """The short-range detector on the image with a grey border of half its size: a face that fills the image
         has no context for a detector, one in the middle of a frame has. Small images are enlarged first."""
         import cv2
+        from mediapipe.python.solutions import face_detection
 
+        if self._crop_detector is None:  # videos never need it: no graph for them
+            self._crop_detector = face_detection.FaceDetection(model_selection=0,
+                                                               min_detection_confidence=self.min_confidence)
         h, w = frame.shape[:2]
         if max(h, w) < side:
             frame = cv2.resize(frame, (max(1, round(w * side / max(h, w))), max(1, round(h * side / max(h, w)))))
         border = max(frame.shape[:2]) // 2
         framed = cv2.copyMakeBorder(frame, border, border, border, border, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-        return bool(self.crop_detector.process(framed).detections)
+        return bool(self._crop_detector.process(framed).detections)
 
     def _landmarks(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
         """Face Mesh on a square 1.8 x the box around the face; where that runs past the frame, the frame's border
