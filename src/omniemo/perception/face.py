@@ -79,7 +79,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 # `facex` is most of what reading one face's expression costs (5.7 of 9.7 ms in bench_face.py); on video a face
 # that stays in place (its box overlapping the previous frame's by REUSE_IOU) gets it every other frame, the
 # previous frame's reading in between. The expression is smoothed over a second (5 frames at the default rate),
-# so a reading 0.2 s old changes the summary by little; our net and mini-Xception still read every frame.
+# so a reading 0.2 s old changes the summary by little; our nets and the other outside models still read every frame.
 REUSED_EXPERTS = ("facex",)
 REUSE_IOU = 0.5
 

