@@ -70,3 +70,14 @@ def test_the_shipped_files_are_the_npm_package_s_and_say_their_licence():
     names = [w["name"] for w in manifest[0]["weights"]]
     assert names[0] == "dense0/conv0/filters" and names[-1] == "fc/bias" and len(names) == 49
     assert set(faceapi_net.shipped_weights()) == set(names)  # the SHA-256 check passes
+
+
+def test_the_shipped_face_model_names_every_outside_model_that_reads_and_its_weight():
+    from omniemo.perception.expression import EXPERTS, ExpressionModel
+
+    model = ExpressionModel()
+    used = {name: weight for name, weight in model.weights.items() if weight}
+    assert set(model.experts) == set(used)
+    for name, weight in used.items():
+        assert f"{EXPERTS[name].name} weighing {weight:g}" in model.name
+    assert f"{model.floor:g} uniform floor" in model.name

@@ -328,7 +328,10 @@ class ExpressionModel:
         # the product's own temperature, for faces unlike the training ones (older files: none)
         self.product_temperature = float(self.config.get("product_temperature", 1.0))
         self.experts = {name: EXPERTS[name]() for name, weight in self.weights.items() if weight}
-        self.name = self.config.get("name", "omniemo face-expression")
+        # the evidence names every model that read the face, and its say
+        outside = " x ".join(f"{EXPERTS[n].name} weighing {w:g}" for n, w in self.weights.items() if w)
+        self.name = self.config.get("name", "omniemo face-expression") + (
+            f" x {outside}, each mixed with a {self.floor:g} uniform floor" if outside else "")
 
     @classmethod
     def from_dir(cls, directory) -> "ExpressionModel":
