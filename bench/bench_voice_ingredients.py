@@ -176,7 +176,7 @@ class Protocol:
                 basis = np.linalg.svd(project(z)[keep], full_matrices=False)[2][:pca].T
                 z, zt = (project(z) @ basis), zt @ basis
                 project = lambda a: a  # noqa: E731
-            if classifier in ("linear", "linear+lda"):
+            if classifier in ("linear", "linear+lda", "linear+ncm"):
                 w, b = fit_masked_softmax(project(z)[keep], yy[keep], allowed[keep], weights[keep], l2)
                 for _ in range(worst_corpus_rounds):  # group DRO: corpora the model fits worst weigh more
                     losses = _corpus_losses(project(z)[keep] @ w.T + b, yy[keep], allowed[keep], cc[keep], weights[keep])
@@ -205,6 +205,14 @@ class Protocol:
                     start += width
                     w, b = fit_masked_softmax(project(z)[keep][:, cols], yy[keep], allowed[keep], weights[keep], l2)
                     score = score + log_softmax(zt[:, cols] @ w.T + b)
+            if classifier in ("ncm", "linear+ncm"):  # cosine to each class's mean, corpora weighing the same
+                unit = lambda a: a / (np.linalg.norm(a, axis=1, keepdims=True) + 1e-9)  # noqa: E731
+                zk, yk, ck = project(z)[keep], yy[keep], cc[keep]
+                ncm_score = np.full((len(zt), len(self.labels)), -1e9)
+                for k in np.unique(yk):
+                    means = [zk[(yk == k) & (ck == c)].mean(axis=0) for c in np.unique(ck[yk == k])]
+                    ncm_score[:, k] = 10.0 * unit(zt) @ unit(np.mean(means, axis=0)[None])[0]
+                score = ncm_score if classifier == "ncm" else log_softmax(score) + log_softmax(ncm_score)
             if classifier in ("lda", "linear+lda"):
                 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
@@ -437,6 +445,8 @@ VARIANTS = {
     "class-conditional corpus directions projected out (10)": {"corpus_directions": 10},
     "shrinkage LDA (0.6) instead of the softmax": {"classifier": "lda"},
     "softmax + LDA, log-probabilities summed": {"classifier": "linear+lda"},
+    "nearest class mean by cosine (corpus-balanced means) instead of the softmax": {"classifier": "ncm"},
+    "softmax + nearest class mean, log-probabilities summed": {"classifier": "linear+ncm"},
     "worst training corpus weighted up (group DRO, 3 rounds)": {"worst_corpus_rounds": 3},
     "one softmax per layer and eGeMAPS, log-probabilities summed": {"classifier": "per-block"},
     "main 128 directions of the training features (PCA)": {"pca": 128},
