@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from omniemo.perception import faceapi_net
 from omniemo.perception.models import model_file, onnx_session, tflite_interpreter
 
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -222,21 +223,14 @@ class FaceApi(WheelModel):
     it reads FER2013 far better than RAF-DB (disgust recall 65 against 11 %), so FER2013 counts as its home."""
 
     name = "face-api.js expression net (@vladmandic/face-api, npm)"
-    order = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")
+    order = faceapi_net.LABELS
+    prepare = staticmethod(faceapi_net.prepare)
 
     def __init__(self):
-        from omniemo.perception import faceapi_net
-
         self.session = onnx_session(faceapi_net.expression_onnx(faceapi_net.shipped_weights()).SerializeToString())
-        self.input = faceapi_net.INPUT
-
-    def prepare(self, grey_crop: np.ndarray) -> np.ndarray:
-        from omniemo.perception.faceapi_net import prepare
-
-        return prepare(grey_crop)
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return _softmax(self.session.run(None, {self.input: x})[0].astype(np.float64))
+        return _softmax(self.session.run(None, {faceapi_net.INPUT: x})[0].astype(np.float64))
 
 
 EXPERTS = {"fer": FerMiniXception, "facex": Facex, "faceapi": FaceApi}

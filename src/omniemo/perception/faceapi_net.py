@@ -24,7 +24,8 @@ import numpy as np
 INPUT, OUTPUT = "faces", "logits"
 SIZE = 112
 MEAN_RGB = (122.782, 117.001, 104.298)
-LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
+# its output order (its own words: fearful, disgusted, surprised), named as omniemo names the classes
+LABELS = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")
 MANIFEST = "faceapi_expression_model-weights_manifest.json"
 WEIGHTS = "faceapi_expression_model.bin"
 FACEAPI_SHA256 = {MANIFEST: "5b349c17c7836da506e03422cd6461c74085d8bb2713ad4114647dc5d28174c8",
