@@ -191,6 +191,29 @@ def test_clips_adapter_reads_a_users_corpus_in_either_layout(tmp_path, tiny_medi
     items = load_items("clips", folders, labels="ravdess")
     assert sorted((i.label, i.id.split("/")[-1]) for i in items) == [
         ("angry", "OAF_back_ANG.wav"), ("angry", "a5-01-01-01-02.wav"), ("surprise", "YAF_back_ps.mp4")]
+    # or one folder per speaker holding one per label, a split folder below (ESD's layout); a transcript beside
+    by_speaker = tmp_path / "by_speaker"
+    _copy(tiny_media["wav"], by_speaker / "0011" / "Angry" / "train" / "0011_000351.wav")
+    _copy(tiny_media["wav"], by_speaker / "0011" / "Sad" / "evaluation" / "0011_001071.wav")
+    _copy(tiny_media["wav"], by_speaker / "0012" / "Surprise" / "test" / "0012_001721.wav")
+    (by_speaker / "0011" / "0011.txt").write_text("0011_000351\tThe nine the eggs.\tAngry\n")
+    nested = load_items("clips", by_speaker)
+    assert sorted((i.speaker, i.label, i.split) for i in nested) == [
+        ("0011", "angry", "train"), ("0011", "sad", "dev"), ("0012", "surprise", "test")]
+    assert [i.label for i in load_items("clips", by_speaker, "test")] == ["surprise"]
+    (by_speaker / "0012" / "outtakes").mkdir()  # a speaker folder with a folder that names no emotion: said
+    with pytest.raises(DatasetError, match="0012.*not an emotion"):
+        load_items("clips", by_speaker)
+    # or, where no folder names an emotion, files whose names do (JL-Corpus, MESD, RaFD)
+    flat = tmp_path / "flat"
+    _copy(tiny_media["wav"], flat / "female1_angry_1a_1.wav")
+    _copy(tiny_media["wav"], flat / "set2" / "Anger_C_A_abajo.wav")
+    _copy(tiny_media["wav"], flat / "male2_sad_3b_2.wav")
+    assert sorted((i.id, i.label) for i in load_items("clips", flat)) == [
+        ("female1_angry_1a_1.wav", "angry"), ("male2_sad_3b_2.wav", "sad"), ("set2/Anger_C_A_abajo.wav", "angry")]
+    _copy(tiny_media["wav"], flat / "male2_bored_3b_2.wav")  # one that names no emotion of the set: said
+    with pytest.raises(DatasetError, match="male2_bored_3b_2.wav: its name names no one emotion of the dfew"):
+        load_items("clips", flat)
     # or a labels.csv with speakers and splits
     table = tmp_path / "table"
     _copy(tiny_media["wav"], table / "x.wav")

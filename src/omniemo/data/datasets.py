@@ -243,7 +243,10 @@ def _vocabulary_hint(labelset) -> str:
 def _labelled_folder(root: Path, split: str, labels: str, suffixes: set[str], what: str) -> list[Item]:
     """A ``labels.csv`` of ``file,label`` (optional ``speaker`` and ``split`` columns) under ``root``, or one
     folder per label (``root/happy/...``, any depth below it; a folder name is read like an answer, so
-    ``OAF_angry`` or ``05Angry`` is angry). Labels are read in the run's label set."""
+    ``OAF_angry`` or ``05Angry`` is angry), or one folder per speaker holding one per label
+    (``root/0011/Angry/...``), or, where no folder names an emotion, files that name theirs
+    (``female1_angry_1a_1.wav``); a folder named train, dev (val, evaluation) or test below a label folder gives the
+    split. Labels are read in the run's label set."""
     labelset = get_labelset(labels)
     table = root / "labels.csv"
     items = []
@@ -260,17 +263,61 @@ def _labelled_folder(root: Path, split: str, labels: str, suffixes: set[str], wh
                 items.append(Item(row["file"], str(root / row["file"]), label, speaker=row.get("speaker") or None,
                                   split=row.get("split") or "all"))
     else:
-        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        folders = _label_folders(root, labelset)
+        if not any(_label(folder.name, labelset) for folder, _ in folders):
+            items = _named_files(root, labelset, suffixes)
+            folders = folders if not items else []
+        for folder, speaker in folders:
             label = _label(folder.name, labelset)
             if label is None:
                 raise DatasetError(f"{folder}: the folder name is not an emotion of the {labelset.name} vocabulary"
                                    f" ({_vocabulary_hint(labelset)})")
             for path in sorted(folder.rglob("*")):
                 if path.suffix.lower() in suffixes and path.is_file():
-                    items.append(Item(str(path.relative_to(root)), str(path), label, split="all"))
+                    items.append(Item(str(path.relative_to(root)), str(path), label, speaker=speaker,
+                                      split=_split_folder(path.relative_to(folder))))
     if not items:
         raise DatasetError(f"{root}: no {what} (a labels.csv of file,label, or one folder per label)")
     return items if split == "all" else select_split(items, split)
+
+
+def _label_folders(root: Path, labelset) -> list[tuple[Path, str | None]]:
+    """(folder, speaker) for each folder that should name a label: ``root/<label>/`` (no speaker), or
+    ``root/<speaker>/<label>/`` when no top folder names an emotion and folders below them do (ESD's
+    ``0011/Angry/``, CASIA's ``liuchanghe/angry/``)."""
+    top = sorted(p for p in root.iterdir() if p.is_dir())
+    below = {p: sorted(q for q in p.iterdir() if q.is_dir()) for p in top}
+    if not any(_label(p.name, labelset) for p in top) and any(
+            _label(q.name, labelset) for folders in below.values() for q in folders):
+        return [(q, p.name) for p, folders in below.items() for q in folders]
+    return [(p, None) for p in top]
+
+
+def _named_files(root: Path, labelset, suffixes: set[str]) -> list[Item]:
+    """Files whose own names name their emotion, where no folder does (JL-Corpus's ``female1_angry_1a_1.wav``,
+    MESD's ``Anger_C_A_abajo.wav``, RaFD's ``Rafd090_01_Caucasian_female_angry_frontal.jpg``): [] if none does; a
+    DatasetError names a file that names none (or two) when others do."""
+    files = [p for p in sorted(root.rglob("*")) if p.suffix.lower() in suffixes and p.is_file()]
+    named = [(p, _label(p.stem, labelset)) for p in files]
+    unnamed = [p for p, label in named if label is None]
+    if len(unnamed) == len(named):
+        return []
+    if unnamed:
+        raise DatasetError(f"{unnamed[0]}: its name names no one emotion of the {labelset.name} vocabulary, where"
+                           f" {len(named) - len(unnamed)} other files' names do ({len(unnamed)} such files;"
+                           f" {_vocabulary_hint(labelset)})")
+    return [Item(str(p.relative_to(root)), str(p), label, split=_split_folder(p.relative_to(root)))
+            for p, label in named]
+
+
+# a folder between the label folder and the file that names a split (ESD: Angry/train, Angry/evaluation, Angry/test)
+_SPLIT_FOLDERS = {"train": "train", "training": "train", "dev": "dev", "val": "dev", "valid": "dev",
+                  "validation": "dev", "evaluation": "dev", "test": "test", "testing": "test"}
+
+
+def _split_folder(below_label: Path) -> str:
+    return next((_SPLIT_FOLDERS[part.lower()] for part in below_label.parts[:-1] if part.lower() in _SPLIT_FOLDERS),
+                "all")
 
 
 def image_items(root: Path, split: str = "all", labels: str = "dfew") -> list[Item]:
