@@ -406,6 +406,69 @@ def test_a_grainy_face_is_denoised_before_it_is_read_and_a_clean_one_is_left_alo
     assert report.summary["denoised_frames"] == 1
 
 
+def test_a_blurred_face_is_read_by_our_nets_alone_and_a_sharp_one_by_the_product(tmp_path):
+    """On a blurred or small face the outside models read near chance (bench_face_conditions.py): their say falls
+    with the crop's sharpness, to nothing on a face out of focus, where they are not even run; a sharp face keeps
+    the product unchanged. In a clip, the face's summary counts the frames read with less of their say."""
+    import cv2
+
+    from omniemo.media.synth import demo_face
+    from omniemo.perception.expression import (SHARPNESS_FULL, SHARPNESS_NONE, ExpressionModel, log_softmax,
+                                              outside_say, product_of_experts, sharpness)
+    from omniemo.perception.face import FaceAnalyzer, FaceObservation, face_report
+
+    grey = cv2.cvtColor(demo_face()[30:250, 130:350], cv2.COLOR_RGB2GRAY)
+    crop = cv2.resize(grey, (48, 48), interpolation=cv2.INTER_AREA)
+    blurred = cv2.GaussianBlur(crop, (0, 0), sigmaX=5.0)
+    small = cv2.resize(cv2.resize(crop, (14, 14), interpolation=cv2.INTER_AREA), (48, 48), interpolation=cv2.INTER_LINEAR)
+    assert sharpness(crop) > SHARPNESS_FULL and outside_say(sharpness(crop)) == 1.0
+    assert sharpness(blurred) < SHARPNESS_NONE and outside_say(sharpness(blurred)) == 0.0
+    assert sharpness(small) < SHARPNESS_FULL and outside_say(sharpness(small)) < 1.0
+    # light and contrast count little: the same face at a third of its contrast is as sharp
+    flat = np.clip(crop.mean() + (crop - crop.mean()) / 3, 0, 255).astype(np.uint8)
+    assert abs(sharpness(flat) - sharpness(crop)) < 0.25 * sharpness(crop)
+
+    model = ExpressionModel()
+    confident = {name: np.eye(7)[0] for name in model.experts}  # every outside model sure of "angry"
+    nets_alone = np.exp(log_softmax(model.logits(blurred[None])[0] / model.temperature) / model.product_temperature)
+    np.testing.assert_allclose(model(blurred, confident), nets_alone / nets_alone.sum(), atol=1e-9)
+    logp = log_softmax(model.logits(crop[None])[0] / model.temperature)
+    product = product_of_experts(logp, confident, model.weights, model.floor)
+    np.testing.assert_allclose(model(crop, confident), np.exp(log_softmax(product / model.product_temperature)), atol=1e-9)
+    # per face of a batch: a say of 0 leaves ours, 1 is the full product
+    both = product_of_experts(np.stack([logp, logp]), {n: np.stack([p, p]) for n, p in confident.items()},
+                              model.weights, model.floor, np.array([0.0, 1.0]))
+    np.testing.assert_allclose(both, [log_softmax(logp), product], atol=1e-9)
+
+    # through the face branch: a face out of focus in a frame keeps little of their say; where it would keep none,
+    # the outside models are not run
+    frame = cv2.GaussianBlur(np.ascontiguousarray(demo_face()[:, :, :3]), (0, 0), sigmaX=6.0)
+    analyzer = FaceAnalyzer()
+    calls = []
+    for name, expert in list(analyzer.expression.experts.items()):
+        analyzer.expression.experts[name] = lambda c, expert=expert: calls.append(c.shape) or expert(c)
+    try:
+        found = analyzer(frame)
+        assert found and outside_say(found[0].sharpness) < 0.5 and calls
+        report, _, _ = face_report(np.array([0.0]), [found], frame.shape[1::-1], 0.2)
+        assert report.summary["blurred_frames"] == 1
+        calls.clear()
+        analyzer.new_clip()
+        out_of_focus = FaceObservation(box=np.array([0, 0, 220, 220]), score=1.0)
+        read = analyzer.read_expression(cv2.resize(blurred, (200, 200)), out_of_focus)
+        assert out_of_focus.sharpness < SHARPNESS_NONE and not calls
+        np.testing.assert_allclose(read, nets_alone / nets_alone.sum(), atol=0.02)
+    finally:
+        analyzer.close()
+    # and the reasoning says so, so that a user can weigh the face's reading
+    photo = tmp_path / "blurred.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    result = CliRunner().invoke(main, ["analyze", str(photo), "--json"])
+    assert result.exit_code == 0, result.output
+    reasoning = json.loads(result.stdout)["reasoning"][0]["text"]
+    assert reasoning.startswith("The face reads mostly as") and "the face was blurred or small in the image" in reasoning
+
+
 def test_a_shipped_net_is_rebuilt_in_torch_and_trained_further_from_where_it_was(tmp_path):
     import torch
 

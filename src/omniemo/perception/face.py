@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from omniemo.perception.expression import CLASSES as FER_CLASSES
-from omniemo.perception.expression import (EXPERT_INPUT_SIZE, NOISE_THRESHOLD, ExpressionModel, FaceProfile, denoised,
-                                          face_crop)
+from omniemo.perception.expression import (EXPERT_INPUT_SIZE, NOISE_THRESHOLD, SHARPNESS_FULL, ExpressionModel,
+                                          FaceProfile, denoised, face_crop, outside_say, sharpness)
 from omniemo.perception.spans import active_spans
 
 FACE_MODELS = "MediaPipe face detection + Face Mesh (mediapipe 0.10.21)"
@@ -55,6 +55,7 @@ class FaceObservation:
     landmarks: np.ndarray | None = None  # (468, 3) pixels (x, y, relative depth z)
     expression: np.ndarray | None = None  # probabilities over FER_CLASSES
     noise: float | None = None  # grain on the expression crop (grey levels); above NOISE_THRESHOLD it was denoised
+    sharpness: float | None = None  # detail on the expression crop (``expression.sharpness``): blurred or small faces read low
 
 
 @dataclass
@@ -140,6 +141,10 @@ class FaceAnalyzer:
         denoised first where the face is grainy (``expression.denoised``)."""
         crop, wide, obs.noise = denoised(face_crop(grey, obs.landmarks, obs.box),
                                          face_crop(grey, obs.landmarks, obs.box, EXPERT_INPUT_SIZE))
+        obs.sharpness = sharpness(crop)
+        if outside_say(obs.sharpness) == 0:  # too blurred or small for the outside models: they are not run
+            self._current.append((obs.box, {}))
+            return self.expression(crop, {})
         reuse = self._fresh_reading_near(obs.box)
         readings = self.expression.expert_readings(wide, reuse)
         self._current.append((obs.box, {} if reuse else {k: readings[k] for k in REUSED_EXPERTS if k in readings}))
@@ -365,12 +370,15 @@ def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame
     seen = np.isfinite(probs[:, 0])
     mean_probs = np.nanmean(probs[seen], axis=0) if seen.any() else np.zeros(len(FER_CLASSES))
     top = np.where(seen, np.nanargmax(np.where(seen[:, None], probs, -1), axis=1), -1)
+    # frames whose face was too blurred or small for the outside models' full say (``expression.outside_say``)
+    blurred = sum(1 for o in main.observations if o.sharpness is not None and o.sharpness < SHARPNESS_FULL)
     for k, cls in enumerate(FER_CLASSES):
         spans = active_spans(times, (top == k) & (probs[:, k] >= 0.35), period, min_frames=1)
         cues.append(Cue(f"face.expression.{cls}", "face", f"expression.{cls}", round(float(mean_probs[k]), 3),
                         "mean probability (smoothed over 1 s)", spans, expression_model,
                         confidence=round(float(mean_probs[k]), 3),
                         detail={"top_in_frames": int((top == k).sum()), "frames_with_face": int(seen.sum()),
+                                **({"blurred_frames": blurred} if blurred else {}),
                                 **({"adapted": profile.describe()} if profile is not None else {})}))
     for name, (unit, _, active_words) in DESCRIPTORS.items():
         values = desc[name]
@@ -395,4 +403,6 @@ def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame
     grainy = sum(1 for o in main.observations if o.noise is not None and o.noise > NOISE_THRESHOLD)
     if grainy:
         summary["denoised_frames"] = grainy  # read after non-local means: the face was grainy in these frames
+    if blurred:
+        summary["blurred_frames"] = blurred  # the face was blurred or small: the outside models had less say, or none
     return ModalityReport(PRESENT, model=model, summary=summary, series=series), cues, main

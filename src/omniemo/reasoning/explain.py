@@ -62,6 +62,11 @@ def face_sentences(ev: Evidence) -> list[dict]:
     if second.value >= 0.15:
         text += f"; {second.name.split('.', 1)[1]} follows ({second.value:.2f})"
         cited.append(second)
+    blurred = top.detail.get("blurred_frames", 0)
+    if blurred:  # the outside face models read such faces near chance, so they weighed less there
+        where = "the image" if still else f"{blurred} of {top.detail['frames_with_face']} frames"
+        text += (f"; the face was blurred or small in {where}, where the outside expression models, near chance on"
+                 " such faces, weigh less than omniemo's own")
     out.append(_sentence(text + ".", cited, [] if still else top.spans))
     if still:  # the brows or mouth are measured against the face's own calmer moments, which one image lacks
         return out

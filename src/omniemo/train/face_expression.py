@@ -44,7 +44,9 @@ from omniemo.perception.expression import (
     WEIGHTS,
     log_softmax,
     model_files,
+    outside_say,
     product_of_experts,
+    sharpness,
 )
 
 RAF_VALIDATION_PERCENT = 15
@@ -328,6 +330,19 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(min(grid, key=lambda t: _nll(log_softmax(logits / t), y)))
 
 
+def one_set_run(run: Path) -> tuple[str, dict]:
+    """(the face set a finished training run trained on alone, its scores record); a ValueError names a run that is
+    not one."""
+    scores = Path(run) / SCORES
+    if not (Path(run) / WEIGHTS).is_file() or not scores.is_file():
+        raise ValueError(f"{run}: not the out-dir of a finished training run ({WEIGHTS} and {SCORES})")
+    record = json.loads(scores.read_text())
+    trained_on = [s for s in record["data"] if s.endswith("/train")]
+    if len(trained_on) != 1:
+        raise ValueError(f"{run}: trained on {', '.join(trained_on) or 'nothing'}, not on one face set alone")
+    return trained_on[0].split("/")[0], record
+
+
 def held_out_readings(runs: list[Path], crops: np.ndarray, y: np.ndarray, val_sets: dict[str, np.ndarray]) -> list[dict]:
     """Each run trained on one face set alone, read on every validation set: {"run", "record", "trained_on",
     "logits": {set: raw logits}, "temperature_own": fitted on its own set's validation faces}. A ValueError names
@@ -336,14 +351,7 @@ def held_out_readings(runs: list[Path], crops: np.ndarray, y: np.ndarray, val_se
 
     readings = []
     for run in map(Path, runs):
-        scores = run / SCORES
-        if not (run / WEIGHTS).is_file() or not scores.is_file():
-            raise ValueError(f"{run}: not the out-dir of a finished training run ({WEIGHTS} and {SCORES})")
-        record = json.loads(scores.read_text())
-        trained_on = [s for s in record["data"] if s.endswith("/train")]
-        if len(trained_on) != 1:
-            raise ValueError(f"{run}: trained on {', '.join(trained_on) or 'nothing'}, not on one face set alone")
-        own = trained_on[0].split("/")[0]
+        own, record = one_set_run(run)
         if own not in val_sets or len(val_sets) < 2:
             raise ValueError(f"{run}: needs the validation faces of {own} and of another set (give both --fer2013 and --rafdb)")
         net = ExpressionModel(run / WEIGHTS, {"temperature": 1.0})
@@ -387,11 +395,13 @@ def held_out_shift(readings: list[dict], truth: dict[str, np.ndarray]) -> dict |
 
 
 def choose_experts(logp: dict[str, np.ndarray], experts: dict[str, dict[str, np.ndarray]],
-                   truth: dict[str, np.ndarray], unseen: list[dict] = ()) -> tuple[dict, list[dict]]:
+                   truth: dict[str, np.ndarray], unseen: list[dict] = (),
+                   say: dict[str, np.ndarray] | None = None) -> tuple[dict, list[dict]]:
     """The product (weights by expert, floor) with the best mean UAR over the validation sets.
 
     ``logp[set]``: our calibrated log-probabilities; ``experts[name][set]``: that outside model's probabilities;
-    ``unseen``: nets trained on one set alone read on the other (``unseen_faces``). Choices within ``UAR_TIE`` of
+    ``unseen``: nets trained on one set alone read on the other (``unseen_faces``); ``say[set]``: each face's
+    ``outside_say`` (``validation_say``; none given: full). Choices within ``UAR_TIE`` of
     the best are equal at home; among them, the one whose product does best with those nets on the set they never
     saw (each outside model left out on the set it was trained on, ``EXPERT_HOME``) is taken, since a user's faces
     are unlike ours: a net on unfamiliar faces needs the outside models more. Ties that remain go to the safer
@@ -403,7 +413,7 @@ def choose_experts(logp: dict[str, np.ndarray], experts: dict[str, dict[str, np.
 
     def uar(logp_set, read, weights, floor, y):
         return recall_table(y, product_of_experts(logp_set, {n: experts[n][read] for n in names}, weights,
-                                                  floor).argmax(1))
+                                                  floor, say[read] if say else 1.0).argmax(1))
 
     names = sorted(EXPERT_GRID)
     grid = []
@@ -544,7 +554,7 @@ def train(config: FaceExpressionConfig) -> dict:
               "nets": nets}
     return calibrate_and_ship(out, report, val_logits, expert_crops(rows, val_sets, config),
                               {s: y[idx] for s, idx in val_sets.items()}, config.seed,
-                              held_out_readings(config.held_out_runs, crops, y, val_sets))
+                              held_out_readings(config.held_out_runs, crops, y, val_sets), validation_say(crops, val_sets))
 
 
 def initial_nets(config: FaceExpressionConfig) -> list[Path | None]:
@@ -576,14 +586,20 @@ def expert_crops(rows: list[dict], val_sets: dict[str, np.ndarray],
     return dict(zip(val_sets, np.split(wide, ends[:-1])))
 
 
+def validation_say(crops: np.ndarray, val_sets: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each validation face's ``outside_say`` from its 48-pixel crop, as the pipeline weighs the outside models."""
+    return {s: outside_say([sharpness(c) for c in crops[idx]]) for s, idx in val_sets.items()}
+
+
 def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_expert_crops: dict, val_truth: dict,
-                       seed: int, held_out_runs: list[dict] = ()) -> dict:
+                       seed: int, held_out_runs: list[dict] = (), val_say: dict | None = None) -> dict:
     """Test-time flip or not, temperature, the product with the outside models, the scores beside them, the weights
     file and the card. ``val_logits[flip][set]``: the model's (the mean over ``report["nets"]``) raw logits on each
     validation set, without (False) and with (True) the mirrored test-time copy; ``val_expert_crops[set]``: its
     faces as the outside models read them (``expert_crops``); ``held_out_runs``: ``held_out_readings`` of nets trained
     on one set alone, which break the product's ties (``choose_experts``) and whose temperature ratio
-    (``held_out_shift``) scales the product's temperature for unseen faces (1 without them)."""
+    (``held_out_shift``) scales the product's temperature for unseen faces (1 without them); ``val_say``: each
+    validation face's ``outside_say`` (``validation_say``), so the product is scored as the pipeline runs it."""
     from omniemo.perception.expression import EXPERTS
 
     held_out = held_out_shift(held_out_runs, val_truth)
@@ -596,14 +612,14 @@ def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_expert_cro
     for flip, logits in val_logits.items():
         temperature = fit_temperature(np.concatenate(list(logits.values())), np.concatenate(list(val_truth.values())))
         logp = {s: log_softmax(z / temperature) for s, z in logits.items()}
-        candidates[flip] = (temperature, *choose_experts(logp, experts, val_truth, unseen))
+        candidates[flip] = (temperature, *choose_experts(logp, experts, val_truth, unseen, val_say))
     # the mirrored copy doubles our nets' work: kept only if it is better by more than a tie
     flip = candidates[True][1]["mean_uar"] > candidates[False][1]["mean_uar"] + UAR_TIE
     temperature, choice, grid = candidates[flip]
     chosen = val_logits[flip]
     logp = {s: log_softmax(z / temperature) for s, z in chosen.items()}
-    product = {s: product_of_experts(logp[s], {n: experts[n][s] for n in experts}, choice["weights"], choice["floor"])
-               for s in logp}
+    product = {s: product_of_experts(logp[s], {n: experts[n][s] for n in experts}, choice["weights"], choice["floor"],
+                                     val_say[s] if val_say else 1.0) for s in logp}
     truth_all = np.concatenate([val_truth[s] for s in product])
     fitted = fit_temperature(np.concatenate(list(product.values())), truth_all)
     ratio = held_out["ratio"] if held_out else 1.0
@@ -689,7 +705,8 @@ def refit(config: FaceExpressionConfig) -> dict:
     report = {**{k: previous[k] for k in ("config", "data", "aligned_share")}, "nets": nets}
     return calibrate_and_ship(out, report, val_logits, expert_crops(rows, val_sets, config),
                               {s: y[idx] for s, idx in val_sets.items()},
-                              int(previous["config"]["seed"]), held_out_readings(config.held_out_runs, crops, y, val_sets))
+                              int(previous["config"]["seed"]), held_out_readings(config.held_out_runs, crops, y, val_sets),
+                              validation_say(crops, val_sets))
 
 
 def export_onnx(net, path: Path) -> None:
@@ -866,7 +883,9 @@ def model_card(report: dict) -> str:
         "- An expression is not an emotion: a face can smile without joy; a person's resting face can look sad or angry.",
         "- FER2013 labels are noisy (about 1 in 10 debatable); disgust and fear are rare in both sets.",
         "- Small or blurred faces, strong profile views and heavy occlusion lower accuracy; the pipeline smooths the",
-        "  expression over time and reports when no face was found rather than guessing.",
+        "  expression over time and reports when no face was found rather than guessing. On a blurred or small face",
+        "  the outside models, which read such faces near chance, have less say (none on a face out of focus:",
+        "  `expression.outside_say`), and the face summary counts those frames (`blurred_frames`).",
         "- Demographic balance was not measured (the sets do not say who is in them).",
         *_temperature_limit(report),
         "",
