@@ -35,6 +35,7 @@ from omniemo.train.face_expression import (
     face_images,
     fit_temperature,
     net_from_onnx,
+    predict_logits,
     prepare_crops,
     recall_table,
     validation_say,
@@ -97,10 +98,7 @@ def batch_norm_statistics(net, crops: np.ndarray) -> list[tuple]:
 def torch_logits(net, crops: np.ndarray) -> np.ndarray:
     import torch
 
-    net.eval()
-    x = torch.from_numpy(crops.astype(np.float32) / 255.0)[:, None]
-    with torch.no_grad():
-        return torch.cat([net(x[i:i + 512]) for i in range(0, len(x), 512)]).double().numpy()
+    return predict_logits(net, torch.from_numpy(crops.astype(np.float32) / 255.0)[:, None], np.arange(len(crops)))
 
 
 def batch_norm_adapted(run: Path, source: np.ndarray, target: np.ndarray):

@@ -192,13 +192,12 @@ def product_answers(model, reading: dict, say: np.ndarray) -> np.ndarray:
                               model.floor, say).argmax(1)
 
 
-def say_grid(readings: dict, y: np.ndarray, source: np.ndarray, runs: list[dict]) -> None:
-    """How the outside models' say, scaled by sharpness between ``none`` and ``full``, moves the shipped product on
+def say_grid(model, readings: dict, y: np.ndarray, source: np.ndarray, runs: list[dict]) -> None:
+    """How the outside models' say, scaled by sharpness between ``none`` and ``full``, moves ``model``'s product on
     the clean faces and over the changes, and the one-set nets in the product's form on the set they never saw."""
     from omniemo.perception.expression import SHARPNESS_FULL, SHARPNESS_NONE, log_softmax, outside_say, product_of_experts
     from omniemo.train.face_expression import EXPERT_HOME, recall_table
 
-    model = expression_model(None)
     changes = [c for c in readings if c not in ("as cropped", "mirrored")]
     sets = [s for s in ("fer2013", "rafdb") if (source == s).any()]
 
@@ -284,7 +283,7 @@ def main() -> None:
     name = "face_conditions.json" if args.model is None else f"face_conditions.{args.model.name}.json"
     files.write_text(HERE / "out" / name, json.dumps(report, indent=2) + "\n")
     if args.say_grid:
-        say_grid(readings, y, source, one_set_runs(args.held_out_run, faces, readings["as cropped"]))
+        say_grid(model, readings, y, source, one_set_runs(args.held_out_run, faces, readings["as cropped"]))
 
 
 def one_set_runs(paths: list[Path], faces: dict, clean: dict) -> list[dict]:
