@@ -142,11 +142,9 @@ class FaceAnalyzer:
         crop, wide, obs.noise = denoised(face_crop(grey, obs.landmarks, obs.box),
                                          face_crop(grey, obs.landmarks, obs.box, EXPERT_INPUT_SIZE))
         obs.sharpness = sharpness(crop)
-        if outside_say(obs.sharpness) == 0:  # too blurred or small for the outside models: they are not run
-            self._current.append((obs.box, {}))
-            return self.expression(crop, {})
         reuse = self._fresh_reading_near(obs.box)
-        readings = self.expression.expert_readings(wide, reuse)
+        # a face too blurred or small for the outside models to have any say: they are not run
+        readings = self.expression.expert_readings(wide, reuse) if outside_say(obs.sharpness) > 0 else {}
         self._current.append((obs.box, {} if reuse else {k: readings[k] for k in REUSED_EXPERTS if k in readings}))
         return self.expression(crop, readings)
 
