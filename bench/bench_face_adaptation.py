@@ -1,41 +1,54 @@
-"""Reading a face set against its own mean expression (``--adapt``, ``--adapt-corpus``): on faces of a set the
-nets never saw, and at home.
+"""Adapting the face to a set recorded alike (``--adapt``, ``--adapt-corpus``): on faces of a set the nets never
+saw, and at home.
 
     OMP_NUM_THREADS=2 .venv/bin/python bench/bench_face_adaptation.py --raf-only DIR --fer-only DIR
-        [--cache ~/.cache/omniemo/face-crops.npz] [--batch-norm]
+        [--cache ~/.cache/omniemo/face-crops.npz] [--batch-norm [--faces 20,100,all] [--draws 3] [--pooled]]
+        [--skip-home] [--skip-unseen] [--out FILE]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_face_adaptation.py --raf-only DIR --fer-only DIR --timing
 
 ``--raf-only`` / ``--fer-only``: out-dirs of face recipe runs trained on one set alone (the README's
 ``--held-out-run`` commands). Each such net, at its home temperature, in the shipped product's form (the outside
 models at the shipped weights and floor; each left out on the set it was trained on, ``EXPERT_HOME``), reads
 the set it never saw: UAR as it is, and with each class's log-probability centred on its mean over the set
-(``expression.FaceProfile``), over the whole set, over the mean of 20 / 50 / 200 random faces of it, and over
-sets where one emotion makes half the faces (each emotion in turn, 10 draws, the mean taken from 100 of their
-faces). The shipped model reads its own validation faces the same ways (the cost at home). ``--batch-norm``
-(an experiment, not in the pipeline): also each one-set net with the input of every BatchNorm re-standardised
-from the statistics of the set it reads to those of its own validation faces, layer by layer (AdaBN, with the
-folded BatchNorms of the exported net rebuilt in torch), from the whole set and from 20 / 100 random faces of it,
-then read as it is and centred. Results: bench/out/face_adaptation.json.
+(``expression.FaceProfile`` for a model without convolution statistics), over the whole set, over the mean of
+20 / 50 / 200 random faces of it, and over sets where one emotion makes half the faces (each emotion in turn, 10
+draws, the mean taken from 100 of their faces). The shipped model reads its own validation faces the same ways
+(the cost at home). ``--batch-norm``: also the nets re-standardised on the set, as ``--adapt`` does
+(``conv_restandardise``): each convolution's output moved from its statistics on ``--faces`` random faces of the
+set (``--draws`` draws; all: the whole set) to those on the home's validation faces, layer by layer (AdaBN), then
+read as it is and centred as well, and on sets where one emotion makes half the faces; the one-set nets towards
+their own set, the shipped nets towards the nearer of the two (``nearest_home``; ``--pooled``: towards both sets'
+faces pooled, the design first tried). ``--timing``: only the seconds ``--adapt`` takes on 12 and 100 images
+(``adapt_timing``). Results: bench/out/face_adaptation.json (``--out``).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from omniemo import files
-from omniemo.perception.expression import EXPERTS, ExpressionModel, face_profile, log_softmax, product_of_experts
+from omniemo.perception.conv_restandardise import nearest_home, restandardised, source_statistics
+from omniemo.perception.expression import (
+    EXPERTS,
+    ExpressionModel,
+    face_profile,
+    log_softmax,
+    model_files,
+    product_of_experts,
+)
+from omniemo.perception.models import onnx_session
 from omniemo.train.face_expression import (
     EXPERT_HOME,
-    WEIGHTS,
     FaceExpressionConfig,
     expert_crops,
     face_images,
     fit_temperature,
-    net_from_onnx,
-    predict_logits,
     prepare_crops,
     recall_table,
     validation_say,
@@ -44,6 +57,7 @@ from omniemo.train.face_expression import (
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
+SHIPPED = HERE.parent / "src" / "omniemo" / "perception" / "weights"
 
 
 def uar(logp: np.ndarray, truth: np.ndarray) -> float:
@@ -73,51 +87,84 @@ def readings(logp: np.ndarray, truth: np.ndarray, rng: np.random.Generator) -> d
     return {k: round(v, 1) for k, v in out.items()}
 
 
-def batch_norm_statistics(net, crops: np.ndarray) -> list[tuple]:
-    """(mean, standard deviation) per channel of every BatchNorm's input, over ``crops``, in one pass."""
-    import torch
-
-    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    sums = [[0, 0.0, 0.0] for _ in norms]
-
-    def hook(total):
-        def add(module, inputs, output):
-            x = inputs[0].detach().double()
-            total[0] += x.shape[0] * x.shape[2] * x.shape[3]
-            total[1] = total[1] + x.sum((0, 2, 3))
-            total[2] = total[2] + (x ** 2).sum((0, 2, 3))
-        return add
-
-    handles = [norm.register_forward_hook(hook(total)) for norm, total in zip(norms, sums)]
-    torch_logits(net, crops)
-    for handle in handles:
-        handle.remove()
-    return [(s1 / n, (s2 / n - (s1 / n) ** 2).clamp_min(1e-10).sqrt()) for n, s1, s2 in sums]
+_HOME_STATISTICS: dict = {}
 
 
-def torch_logits(net, crops: np.ndarray) -> np.ndarray:
-    import torch
+def home_statistics(path: Path, home_crops: np.ndarray):
+    """``source_statistics`` of the net at ``path`` over ``home_crops``, computed once per net and set of crops."""
+    key = (str(path), hashlib.sha1(home_crops.tobytes()).hexdigest())
+    if key not in _HOME_STATISTICS:
+        _HOME_STATISTICS[key] = source_statistics(onnx.load(str(path)), home_crops)
+    return _HOME_STATISTICS[key]
 
-    return predict_logits(net, torch.from_numpy(crops.astype(np.float32) / 255.0)[:, None], np.arange(len(crops)))
+
+def restandardised_logits(paths: list[Path], homes: dict[str, np.ndarray], set_crops: np.ndarray,
+                          crops: np.ndarray) -> tuple[np.ndarray, str]:
+    """(the mean logits over the nets in ``paths`` of ``crops``, the home chosen): each net re-standardised from
+    ``set_crops`` to the statistics of the home (``homes``: name -> its faces) the first net finds them nearest
+    (``conv_restandardise``), as the pipeline's ``--adapt`` does."""
+    stats = {name: [home_statistics(path, faces) for path in paths] for name, faces in homes.items()}
+    home = nearest_home(onnx.load(str(paths[0])), {name: s[0] for name, s in stats.items()}, set_crops)
+    runs = []
+    for path, home_stats in zip(paths, stats[home]):
+        session = onnx_session(restandardised(onnx.load(str(path)), home_stats, set_crops))
+        runs.append(session.run(None, {session.get_inputs()[0].name: (crops.astype(np.float32) / 255.0)[:, None]})[0])
+    return np.mean(runs, axis=0).astype(np.float64), home
 
 
-def batch_norm_adapted(run: Path, source: np.ndarray, target: np.ndarray):
-    """The run's net with each BatchNorm's input moved, layer by layer (each after the ones before it), from the
-    statistics of the ``target`` crops to those of the ``source`` crops."""
-    import torch
+def restandardised_readings(paths, homes, crops, truth, product, rng, counts=(20, 100, 0), draws=3) -> dict:
+    """UAR of the product on ``crops`` with the nets re-standardised on ``counts`` random faces of the set (0: all of
+    it; ``draws`` draws each), then centred on the set's mean as well; and on sets where one emotion makes half the
+    faces (each emotion in turn, 2 draws, the statistics from 100 of their faces); with several ``homes``, how
+    often each was chosen."""
+    row, chosen = {}, []
+    for n in (c or len(crops) for c in counts):
+        draws_n = [rng.choice(len(crops), n, replace=False) for _ in range(draws)] if n < len(crops) else [np.arange(n)]
+        read = []
+        for d in draws_n:
+            logits, home = restandardised_logits(paths, homes, crops[d], crops)
+            read.append(product(logits, np.arange(len(crops))))
+            chosen.append(home)
+        row[f"from {n} faces: as read"] = round(float(np.mean([uar(lp, truth) for lp in read])), 1)
+        row[f"from {n} faces: centred"] = round(float(np.mean([uar(adapted(lp, lp), truth) for lp in read])), 1)
+    skewed = []
+    for k in np.unique(truth):
+        major, minor = np.flatnonzero(truth == k), np.flatnonzero(truth != k)
+        for _ in range(2):
+            half = min(len(major), 150)
+            rows = np.r_[rng.choice(major, half, replace=False), rng.choice(minor, half, replace=False)]
+            fit = rng.choice(rows, min(100, len(rows)), replace=False)
+            logits, home = restandardised_logits(paths, homes, crops[fit], crops[rows])
+            skewed.append(uar(product(logits, rows), truth[rows]))
+            chosen.append(home)
+    row["one emotion half the set: re-standardised"] = round(float(np.mean(skewed)), 1)
+    if len(homes) > 1:
+        row["home chosen"] = {name: chosen.count(name) for name in homes}
+    return row
 
-    net = net_from_onnx(run / WEIGHTS)
-    wanted = batch_norm_statistics(net, source)
-    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    with torch.no_grad():
-        for k, (norm, (mean_s, sd_s)) in enumerate(zip(norms, wanted)):
-            mean_t, sd_t = batch_norm_statistics(net, target)[k]
-            bias = norm.bias.clone()  # the folded convolution's bias: (x - mean_t) / sd_t * sd_s + mean_s + bias
-            norm.running_mean.copy_(mean_t.float())
-            norm.running_var.copy_((sd_t ** 2).float() - norm.eps)
-            norm.weight.copy_(sd_s.float())
-            norm.bias.copy_(mean_s.float() + bias)
-    return net
+
+def adapt_timing(rows: list[dict], counts=(12, 100)) -> dict:
+    """Seconds to adapt the face to a set of ``counts`` FER2013 public-test images as ``--adapt`` does, on one
+    thread, models loaded: reading the files (``adapt_faces``: detection, landmarks, the product, the crops kept),
+    of which choosing the home and re-standardising our nets is timed apart (the first clip read with the profile)."""
+    import time
+
+    from omniemo.perception.pipeline import FACE_ANALYZERS, adapt_faces, extract_cues
+
+    images = [r["path"] for r in rows if r["source"] == "fer2013"]
+    extract_cues(images[0], modalities=("face",))  # models loaded
+    out = {}
+    for n in counts:
+        start = time.perf_counter()
+        profile = adapt_faces(images[:n])
+        read = time.perf_counter() - start
+        start = time.perf_counter()
+        with FACE_ANALYZERS.lend() as faces:
+            faces.new_clip(profile)
+        out[f"{n} images"] = {"read the set, s": round(read, 2), "re-standardise, s": round(time.perf_counter() - start, 2),
+                              "faces": int(len(profile.crops)), "home": profile.home}
+        print(f"{n} images:", out[f"{n} images"], flush=True)
+    return out
 
 
 def main() -> None:
@@ -125,10 +172,22 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "omniemo" / "face-crops.npz")
     parser.add_argument("--raf-only", type=Path, required=True, help="out-dir of a face recipe run on RAF-DB alone")
     parser.add_argument("--fer-only", type=Path, required=True, help="out-dir of a face recipe run on FER2013 alone")
-    parser.add_argument("--batch-norm", action="store_true", help="also the nets' BatchNorms re-standardised on the set")
+    parser.add_argument("--batch-norm", action="store_true", help="also the nets re-standardised on the set")
+    parser.add_argument("--faces", default="20,100,all", help="set sizes to re-standardise on (all: the whole set)")
+    parser.add_argument("--draws", type=int, default=3, help="random draws of each smaller set")
+    parser.add_argument("--skip-home", action="store_true", help="leave out the shipped model at home")
+    parser.add_argument("--skip-unseen", action="store_true", help="leave out the one-set nets")
+    parser.add_argument("--pooled", action="store_true",
+                        help="re-standardise the shipped model towards all validation faces pooled, not the nearest set's")
+    parser.add_argument("--out", type=Path, default=HERE / "out" / "face_adaptation.json")
+    parser.add_argument("--timing", action="store_true", help="only time adapting to 12 and 100 images (OMP_NUM_THREADS=1)")
     args = parser.parse_args()
+    counts = tuple(0 if c == "all" else int(c) for c in args.faces.split(","))
     config = FaceExpressionConfig(fer2013_root=DATA / "fer2013", rafdb_root=DATA / "rafdb-basic", cache=args.cache)
     rows = [r for r in face_images(config) if r["split"] == "validation"]
+    if args.timing:
+        files.write_text(args.out, json.dumps(adapt_timing(rows), indent=1) + "\n")
+        return
     crops, _ = prepare_crops(rows, config)
     y = np.array([ExpressionModel.classes.index(r["label"]) for r in rows])
     sets = validation_sets(rows)
@@ -140,34 +199,38 @@ def main() -> None:
     rng = np.random.default_rng(0)
     draw = np.random.default_rng(1)  # the BatchNorm experiment's own draws, so the other rows stay as they were
     out = {}
-    for run, own, other in ((args.raf_only, "rafdb", "fer2013"), (args.fer_only, "fer2013", "rafdb")):
+    for run, own, other in () if args.skip_unseen else ((args.raf_only, "rafdb", "fer2013"), (args.fer_only, "fer2013", "rafdb")):
         net = ExpressionModel.from_dir(run)
         temperature = fit_temperature(net.logits(crops[sets[own]]), y[sets[own]])
         weights = {n: 0.0 if EXPERT_HOME.get(n) == other else w for n, w in shipped.weights.items()}
-        def product(logits):
-            return product_of_experts(log_softmax(logits / temperature), {n: experts[n][other] for n in EXPERTS},
-                                      weights, shipped.floor, say[other])
+
+        def product(logits, rows=slice(None)):  # rows: of the set the net never saw
+            return product_of_experts(log_softmax(logits / temperature), {n: experts[n][other][rows] for n in EXPERTS},
+                                      weights, shipped.floor, say[other][rows])
 
         logp = product(net.logits(crops[sets[other]]))
         out[f"{own} net, never saw {other}"] = readings(logp, y[sets[other]], rng)
         print(f"{own} net, never saw {other}:", out[f"{own} net, never saw {other}"], flush=True)
         if args.batch_norm:
-            truth, target = y[sets[other]], crops[sets[other]]
-            row = {}
-            for n in (20, 100, len(target)):
-                draws = ([target[draw.choice(len(target), n, replace=False)] for _ in range(3)] if n < len(target)
-                         else [target])
-                read = [product(torch_logits(batch_norm_adapted(run, crops[sets[own]], d), target)) for d in draws]
-                row[f"from {n} faces: as read"] = round(float(np.mean([uar(lp, truth) for lp in read])), 1)
-                row[f"from {n} faces: centred"] = round(float(np.mean([uar(adapted(lp, lp), truth) for lp in read])), 1)
-            out[f"{own} net, never saw {other}, BatchNorms on the set"] = row
-            print(f"{own} net, never saw {other}, BatchNorms on the set:", row, flush=True)
-    for s, idx in sets.items():
-        logp = product_of_experts(log_softmax(shipped.logits(crops[idx]) / shipped.temperature),
-                                  {n: experts[n][s] for n in EXPERTS}, shipped.weights, shipped.floor, say[s])
-        out[f"shipped model at home, {s}"] = readings(logp, y[idx], rng)
+            key = f"{own} net, never saw {other}, re-standardised on the set"
+            out[key] = restandardised_readings(model_files(run)[1], {own: crops[sets[own]]}, crops[sets[other]],
+                                               y[sets[other]], product, draw, counts, args.draws)
+            print(f"{key}:", out[key], flush=True)
+    home = np.concatenate(list(sets.values()))
+    for s, idx in ({} if args.skip_home else sets).items():
+        def shipped_product(logits, rows=slice(None), s=s):
+            return product_of_experts(log_softmax(logits / shipped.temperature), {n: experts[n][s][rows] for n in EXPERTS},
+                                      shipped.weights, shipped.floor, say[s][rows])
+
+        out[f"shipped model at home, {s}"] = readings(shipped_product(shipped.logits(crops[idx])), y[idx], rng)
         print(f"shipped model at home, {s}:", out[f"shipped model at home, {s}"], flush=True)
-    files.write_text(HERE / "out" / "face_adaptation.json", json.dumps(out, indent=1) + "\n")
+        if args.batch_norm:  # towards the nearest set's validation faces (the pipeline), or (--pooled) all of them
+            homes = {"pooled": crops[home]} if args.pooled else {h: crops[i] for h, i in sets.items()}
+            key = f"shipped model at home, {s}, re-standardised on the set" + (" (pooled home)" if args.pooled else "")
+            out[key] = restandardised_readings(model_files(SHIPPED)[1], homes, crops[idx], y[idx],
+                                               shipped_product, draw, counts, args.draws)
+            print(f"{key}:", out[key], flush=True)
+    files.write_text(args.out, json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

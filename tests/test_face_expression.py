@@ -1,6 +1,7 @@
 """Our facial-expression model: the recipe, the aligned crops, calibration, smoothing, the images benchmark."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,10 @@ def test_training_recipe_on_a_tiny_set_is_deterministic(tmp_path):
     assert (tmp_path / "a" / "face_expression.onnx").read_bytes() == runs[0]
     model = ExpressionModel(tmp_path / "a" / "face_expression.onnx", json.loads((tmp_path / "a" / "face_expression.json").read_text()))
     assert model(np.full((48, 48), 100, np.uint8)).shape == (7,)
+    # the nets' statistics over the validation faces ship beside them, for --adapt to re-standardise them on a set
+    assert shipped["conv_statistics"] == "face_expression_conv_statistics.npz"
+    adapted = ExpressionModel.from_dir(tmp_path / "a").restandardised(_smooth_crops(12, 1))
+    assert adapted(np.full((48, 48), 100, np.uint8)).shape == (7,) and adapted.sessions != model.sessions
     assert (tmp_path / "a" / "FACE_MODEL_CARD.md").exists()
 
 
@@ -593,6 +598,64 @@ def test_a_set_is_read_against_its_own_mean_expression():
     assert plain.summary["dominant_expression"] == "angry" and "expression_adapted" not in plain.summary
 
 
+def _smooth_crops(n: int, seed: int) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    return np.stack([cv2.GaussianBlur(rng.integers(0, 256, (48, 48)).astype(np.uint8), (7, 7), 2) for _ in range(n)])
+
+
+def test_nets_re_standardised_on_a_set_read_it_with_home_statistics_at_every_convolution():
+    import onnx
+
+    from omniemo.perception.conv_restandardise import nearest_home, restandardised, source_statistics
+    from omniemo.perception.models import onnx_session
+
+    model = onnx.load(str(model_dir() / "face_expression.onnx"))
+    home = _smooth_crops(40, 0)
+    statistics = source_statistics(model, home)
+
+    def logits(serialised, crops):
+        session = onnx_session(serialised)
+        return session.run(None, {"faces": (crops.astype(np.float32) / 255.0)[:, None]})[0]
+
+    # on the faces it knows, nothing moves
+    same = restandardised(model, statistics, home)
+    assert np.allclose(logits(same, home), logits(model.SerializeToString(), home), atol=1e-3)
+    # a darker, flatter camera: every convolution's output, channel by channel, is brought to home's statistics
+    dim = (home * 0.5 + 30).astype(np.uint8)
+    adapted = onnx.load_from_string(restandardised(model, statistics, dim))
+    for (mean_home, sd_home), (mean_set, sd_set) in zip(statistics, source_statistics(adapted, dim)):
+        assert np.allclose(mean_set, mean_home, atol=1e-3 * (1 + np.abs(mean_home).max()))
+        assert np.allclose(sd_set, sd_home, rtol=1e-3, atol=1e-4)
+    # a model that knows two homes re-standardises a set towards the one it resembles
+    homes = {"bright": statistics, "dim": source_statistics(model, dim)}
+    assert nearest_home(model, homes, (_smooth_crops(20, 5) * 0.5 + 30).astype(np.uint8)) == "dim"
+    assert nearest_home(model, homes, _smooth_crops(20, 6)) == "bright"
+    with pytest.raises(ValueError, match="at least one face"):
+        restandardised(model, statistics, dim[:0])
+    with pytest.raises(ValueError, match="statistics of 3 convolutions"):
+        restandardised(model, statistics[:3], dim)
+
+
+def test_a_set_gives_its_faces_in_turns_each_file_spread_over_itself():
+    from omniemo.perception.expression import face_profile, spread_faces
+
+    files = [np.full((1, 48, 48), 250, np.uint8), np.arange(50, dtype=np.uint8)[:, None, None] * np.ones((1, 48, 48), np.uint8),
+             np.full((3, 48, 48), 200, np.uint8), np.zeros((0, 48, 48), np.uint8)]
+    taken = spread_faces(files, 10)
+    values = taken[:, 0, 0].tolist()
+    assert len(taken) == 10 and values.count(250) == 1 and values.count(200) == 3
+    assert sorted(v for v in values if v not in (250, 200)) == [0, 10, 20, 29, 39, 49]  # the long clip, evenly
+    assert len(spread_faces(files, 500)) == 54
+    profile = face_profile([np.log(np.full(7, 1 / 7))] * 10, [files[1]] * 10)
+    assert profile.offset is None and len(profile.crops) == 200 and profile.key
+    assert "re-standardised from 200 of its faces" in profile.describe()
+    profile.home = "rafdb"
+    assert profile.describe().endswith("to the statistics of the RAF-DB faces)") and profile.key.endswith("/rafdb")
+    assert np.allclose(profile.apply(np.full(7, 1 / 7)), 1 / 7)  # the nets carry the set: no offset on top
+
+
 def test_analyze_adapts_the_face_to_a_set_of_images_without_speech(tmp_path):
     import cv2
 
@@ -607,6 +670,7 @@ def test_analyze_adapts_the_face_to_a_set_of_images_without_speech(tmp_path):
     result = CliRunner().invoke(main, ["analyze", str(clip), "--adapt", str(tmp_path / "set"), "--json"])
     assert result.exit_code == 0, result.output
     face = json.loads(result.stdout)["reasoning"][0]["text"]
-    assert face.startswith("The face, adapted to a set (10 files with a face), reads mostly as")
+    assert re.match(r"The face, adapted to a set \(10 files with a face; the expression nets re-standardised from 10 "
+                    r"of its faces to the statistics of the (FER2013|RAF-DB) faces\), reads mostly as", face), face
     few = CliRunner().invoke(main, ["analyze", str(clip), "--adapt", str(tmp_path / "set" / "0.png")])
     assert few.exit_code != 0 and "10 clips" in few.output and "10 files with a face" in few.output

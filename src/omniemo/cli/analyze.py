@@ -45,7 +45,7 @@ on measured cues (see --json). Works with any subset of video, voice and words.
 @click.option("--adapt", "adapt", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Clips or images recorded the same way as these (repeat, or a folder; 10 or more, any people and "
                    "emotions): the voice model centres on their mean, which carries the room, microphone and language, "
-                   "and the face is read against their mean expression (camera, light, posing).")
+                   "and our face-expression nets are re-standardised on their faces (camera, light, posing).")
 @with_model_options
 def analyze_command(clips, labels, backend, fps, modalities, as_json, report_path, with_timeline, enroll, adapt,
                     **model_kw) -> None:

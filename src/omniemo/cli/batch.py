@@ -37,8 +37,8 @@ CLIPS are files or folders (searched for media files); or give --manifest FILE (
 @click.option("--workers", type=POSITIVE, default=1, show_default=True, help="Processes (local) or actors (ray).")
 @click.option("--no-evidence", is_flag=True, help="Leave the evidence record out of each row (smaller files).")
 @click.option("--adapt-corpus", is_flag=True,
-              help="Pipeline: the files were recorded the same way (one corpus or session): read the voice and the "
-                   "face against their mean.")
+              help="Pipeline: the files were recorded the same way (one corpus or session): read the voice against "
+                   "their mean and the face with nets re-standardised on their faces.")
 @with_engine_options
 @with_model_options
 def batch_command(clips, manifest, out_dir, labels, backend, fps, modalities, workers, no_evidence, adapt_corpus, engine,

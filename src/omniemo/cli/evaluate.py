@@ -171,8 +171,8 @@ def datasets_toy(out_dir, n_train, n_test, seed) -> None:
 @click.option("--enroll-speakers", is_flag=True,
               help="Pipeline: normalise the voice per speaker with all of that speaker's clips in the run (enrolment; transductive).")
 @click.option("--adapt-corpus", is_flag=True,
-              help="Pipeline: read the voice and the face against the mean of the run's files (one recording set; "
-                   "transductive, no labels read).")
+              help="Pipeline: adapt to the run's files as one recording set (the voice read against their mean, the "
+                   "face with nets re-standardised on their faces; transductive, no labels read).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder: predictions.jsonl, scores.json, run.json, PNGs.")
 @click.option("--name", default=None, help="The run's column in `eval table` (default: the dataset, or the manifest's file name).")
 @click.option("--in-distribution/--out-of-distribution", "in_distribution", default=None,

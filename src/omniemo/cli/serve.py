@@ -33,8 +33,8 @@ route then requires as `Authorization: Bearer TOKEN`.
 @click.option("--cors", default=None, help="Allow this browser origin (CORS is off by default).")
 @click.option("--adapt", "adapt", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Clips or images recorded the way the served ones will be (repeat, or a folder; 10 or more, any people "
-                   "and emotions): the voice and the face of every analysis are read against their mean, read once "
-                   "at start.")
+                   "and emotions): the voice of every analysis is read against their mean and the face with nets "
+                   "re-standardised on their faces; the set is read once at start.")
 def serve_command(host, port, workers, token, max_upload_mb, max_duration_s, queue_size, state, ttl_s, cors,
                   adapt) -> None:
     import uvicorn

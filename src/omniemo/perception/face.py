@@ -56,6 +56,7 @@ class FaceObservation:
     expression: np.ndarray | None = None  # probabilities over FER_CLASSES
     noise: float | None = None  # grain on the expression crop (grey levels); above NOISE_THRESHOLD it was denoised
     sharpness: float | None = None  # detail on the expression crop (``expression.sharpness``): blurred or small faces read low
+    crop: np.ndarray | None = None  # the aligned 48 x 48 grey crop our nets read (what re-standardising on a set needs)
 
 
 @dataclass
@@ -98,8 +99,10 @@ class FaceAnalyzer:
         # Landmarks are fitted on each detected face's crop, so several faces each get a mesh.
         self.mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False,
                                        min_detection_confidence=0.3)
-        self.expression = ExpressionModel()
+        self.shipped_expression = ExpressionModel()
+        self.expression = self.shipped_expression  # the model reading this clip: re-standardised for a set's profile
         self.expression_model = self.expression.name
+        self._restandardised: tuple[str, ExpressionModel] | None = None  # (the set's key, its model): built once a set
         # (box, readings of REUSED_EXPERTS made fresh) of the faces of the previous frame and of this one
         self._previous: list[tuple[np.ndarray, dict]] = []
         self._current: list[tuple[np.ndarray, dict]] = []
@@ -110,9 +113,15 @@ class FaceAnalyzer:
             self._crop_detector.close()
         self.mesh.close()
 
-    def new_clip(self):
-        """Forget the previous clip's faces (the readings reused between frames); the models hold no other state."""
+    def new_clip(self, profile: FaceProfile | None = None):
+        """Forget the previous clip's faces (the readings reused between frames); the models hold no other state.
+        With a set's ``profile`` that carries its faces, the clip is read by our nets re-standardised on them."""
         self._previous, self._current = [], []
+        self.expression = self.shipped_expression
+        if profile is not None and profile.crops is not None:
+            if self._restandardised is None or self._restandardised[0] != profile.key:
+                self._restandardised = (profile.key, self.shipped_expression.restandardised(profile.crops, profile.home))
+            self.expression = self._restandardised[1]
 
     def __call__(self, frame: np.ndarray) -> list[FaceObservation]:
         import cv2
@@ -141,7 +150,7 @@ class FaceAnalyzer:
         denoised first where the face is grainy (``expression.denoised``)."""
         crop, wide, obs.noise = denoised(face_crop(grey, obs.landmarks, obs.box),
                                          face_crop(grey, obs.landmarks, obs.box, EXPERT_INPUT_SIZE))
-        obs.sharpness = sharpness(crop)
+        obs.sharpness, obs.crop = sharpness(crop), crop
         reuse = self._fresh_reading_near(obs.box)
         # a face too blurred or small for the outside models to have any say: they are not run
         readings = self.expression.expert_readings(wide, reuse) if outside_say(obs.sharpness) > 0 else {}

@@ -25,7 +25,7 @@ from omniemo.perception.evidence import (
     Evidence,
     ModalityReport,
 )
-from omniemo.perception.expression import FaceProfile, face_profile
+from omniemo.perception.expression import FaceProfile, face_profile, shipped_config
 from omniemo.perception.face import FaceAnalyzer, face_report
 from omniemo.perception.models import IdlePool, quiet_native_stderr
 from omniemo.perception.spans import active_spans
@@ -74,18 +74,22 @@ def extract_cues(
     keep_keyframes: bool = False,
     voice_profile=None,
     face_profile=None,
+    keep_face_crops: bool = False,
 ) -> Evidence:
     """Measure every requested modality of ``path``. Raises a MediaError if the file cannot be read at all.
 
     ``voice_profile``: a VoiceProfile from ``speech_emotion.enroll_clips`` (several clips of the same speaker) or
     ``speech_emotion.adapt_clips`` (clips recorded the same way); the voice emotion then uses the model variant
     normalised that way instead of the single-clip one. ``face_profile``: a FaceProfile from ``adapt_faces`` (images
-    or clips recorded alike); each face reading is then taken relative to it.
+    or clips recorded alike); each face reading is then taken relative to it. ``keep_keyframes`` /
+    ``keep_face_crops``: keep a few frames (``evidence.keyframes``, for reports) / the main face's aligned crops
+    (``evidence.face_crops``, for adapting to a set) in memory, never in the JSON.
     """
     fps = validate_fps(fps)
     wanted = parse_modalities(modalities)
     with quiet_native_stderr():  # the native models' log lines stay out of a library user's terminal
-        return _extract(path, fps, wanted, progress, keep_keyframes, voice_profile, face_profile)
+        keep = {name for name, wanted_kept in (("keyframes", keep_keyframes), ("face_crops", keep_face_crops)) if wanted_kept}
+        return _extract(path, fps, wanted, progress, keep, voice_profile, face_profile)
 
 
 ADAPT_FPS = 1.0  # frames a second read from each clip of a set to adapt the face to: a few faces a clip suffice
@@ -94,21 +98,28 @@ ADAPT_FPS = 1.0  # frames a second read from each clip of a set to adapt the fac
 def adapt_faces(paths, fps: float = ADAPT_FPS) -> FaceProfile:
     """A set's face profile from images or clips recorded alike (any people and expressions): the main face of
     each of up to ``MAX_ADAPT_CLIPS`` files (spread over the given order, the rest only where files without a face
-    left too few). Unreadable files and files without a face are skipped."""
+    left too few). Unreadable files and files without a face are skipped. Our nets are re-standardised on the
+    faces where the shipped model carries the statistics for it (``ExpressionModel.home_statistics``)."""
     from omniemo.media import MediaError
     from omniemo.perception.speech_emotion import MAX_ADAPT_CLIPS, spread_order
 
-    log_means = []
+    log_means, crops = [], []
     for path in spread_order(paths):
         if len(log_means) >= MAX_ADAPT_CLIPS:
             break
         try:
-            report = extract_cues(path, fps=fps, modalities=("face",)).modalities["face"]
+            evidence = extract_cues(path, fps=fps, modalities=("face",), keep_face_crops=True)
         except MediaError:
             continue
-        if "expression_log_mean" in report.summary:
-            log_means.append(np.array(report.summary["expression_log_mean"]))
-    return face_profile(log_means)
+        if "expression_log_mean" in evidence.modalities["face"].summary:
+            log_means.append(np.array(evidence.modalities["face"].summary["expression_log_mean"]))
+            crops.append(np.array(evidence.face_crops))
+    if not shipped_config().get("conv_statistics"):
+        return face_profile(log_means)
+    profile = face_profile(log_means, crops)
+    with FACE_ANALYZERS.lend() as faces:
+        profile.home = faces.shipped_expression.nearest_home(profile.crops)
+    return profile
 
 
 def adapt_to_set(paths, modalities: str | tuple[str, ...] | None = None):
@@ -130,7 +141,7 @@ def adapt_to_set(paths, modalities: str | tuple[str, ...] | None = None):
     return profiles.get("voice"), profiles.get("face")
 
 
-def _extract(path, fps, wanted, progress, keep_keyframes, voice_profile, face_profile) -> Evidence:
+def _extract(path, fps, wanted, progress, keep: set[str], voice_profile, face_profile) -> Evidence:
     info = probe(path)
     evidence = Evidence(clip=info.to_dict(), settings={"fps": fps, "body_fps": min(fps, BODY_FPS),
                                                          "modalities": list(wanted), "max_side": MAX_SIDE})
@@ -148,7 +159,7 @@ def _extract(path, fps, wanted, progress, keep_keyframes, voice_profile, face_pr
         audio_job = pool.submit(_audio, path, info, audio_wanted, heard, voice_profile) if audio_wanted else None
         if video_wanted:
             if info.has_video:
-                _video(path, info, fps, video_wanted, evidence, progress, keep_keyframes, face_profile)
+                _video(path, info, fps, video_wanted, evidence, progress, keep, face_profile)
             else:
                 for m in video_wanted:
                     evidence.modalities[m] = ModalityReport(ABSENT, reason="the file has no video stream")
@@ -170,17 +181,18 @@ POSE_ANALYZERS = IdlePool(body.PoseAnalyzer)
 SEGMENTERS = IdlePool(appearance.Segmenter)
 
 
-def _video(path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes, face_profile):
+def _video(path, info, fps, wanted, evidence: Evidence, progress, keep, face_profile):
     needs_faces = bool({"face", "pulse", "appearance"} & set(wanted))
     with (FACE_ANALYZERS.lend() if needs_faces else contextlib.nullcontext()) as faces, \
             (POSE_ANALYZERS.lend() if "body" in wanted else contextlib.nullcontext()) as poser:
-        for model in (faces, poser):
-            if model is not None:
-                model.new_clip()
-        _read_video(faces, poser, path, info, fps, wanted, evidence, progress, keep_keyframes, face_profile)
+        if faces is not None:
+            faces.new_clip(face_profile)
+        if poser is not None:
+            poser.new_clip()
+        _read_video(faces, poser, path, info, fps, wanted, evidence, progress, keep, face_profile)
 
 
-def _read_video(faces, poser, path, info, fps, wanted, evidence: Evidence, progress, keep_keyframes, face_profile):
+def _read_video(faces, poser, path, info, fps, wanted, evidence: Evidence, progress, keep, face_profile):
     import cv2
 
     start = time.perf_counter()
@@ -246,7 +258,9 @@ def _read_video(faces, poser, path, info, fps, wanted, evidence: Evidence, progr
         evidence.timings["pulse"] = round(time.perf_counter() - t0, 3)
     if notes:
         evidence.clip.setdefault("notes", []).extend(notes)
-    if keep_keyframes:  # for reports: frames stay in memory, never in the JSON
+    if "face_crops" in keep:
+        evidence.face_crops = [] if main is None else [o.crop for o in main.observations if o.crop is not None]
+    if "keyframes" in keep:  # for reports: frames stay in memory, never in the JSON
         evidence.keyframes = [(float(times[i]), keyframes[i], _main_box(main, i)) for i in sorted(keyframes) if i < len(times)]
 
 

@@ -42,7 +42,7 @@ class CuePipeline:
                  voice_profile=None, face_profile=None):
         """``enroll``: several clips of the speaker, for the speaker-normalised voice model; ``adapt``: several
         clips or images recorded the same way (a corpus, a session; any people), for the recording-set-centred
-        voice model and the face read against the set's mean; ``voice_profile`` / ``face_profile``: made already
+        voice model and the face nets re-standardised on the set's faces; ``voice_profile`` / ``face_profile``: made already
         (``speech_emotion.enroll_clips``, ``pipeline.adapt_to_set``)."""
         from omniemo.perception.pipeline import adapt_to_set, parse_modalities, validate_fps
         from omniemo.perception.speech_emotion import enroll_clips

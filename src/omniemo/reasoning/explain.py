@@ -52,7 +52,7 @@ def face_sentences(ev: Evidence) -> list[dict]:
     expressions = sorted((c for c in ev.cues_of("face") if c.name.startswith("expression.")), key=lambda c: -c.value)
     top = expressions[0]
     name = top.name.split(".", 1)[1]
-    # read against a set's mean expression (``--adapt``): the sentence says so
+    # adapted to a set (``--adapt``): the sentence says so, and how
     face = f"The face, {top.detail['adapted']}," if top.detail.get("adapted") else "The face"
     text = f"{face} reads mostly as {name} (mean probability {top.value:.2f})"
     if top.spans and not still:

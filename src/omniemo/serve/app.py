@@ -98,7 +98,7 @@ class ModelsView(BaseModel):
     workers: int
     workers_ready: int
     voice_adaptation: str | None = None  # "adapted to a recording set (N clips)" when served with --adapt
-    face_adaptation: str | None = None  # "adapted to a set (N files with a face)" when served with --adapt
+    face_adaptation: str | None = None  # "adapted to a set (N files with a face; how)" when served with --adapt
 
 
 class Health(BaseModel):

@@ -46,11 +46,13 @@ from omniemo.perception.expression import (
     model_files,
     outside_say,
     product_of_experts,
+    save_conv_statistics,
     sharpness,
 )
 
 RAF_VALIDATION_PERCENT = 15
 SCORES = "face_expression_scores.json"
+CONV_STATISTICS = "face_expression_conv_statistics.npz"
 # weights of each outside model in the product, and the uniform floor mixed into them: chosen on validation faces
 EXPERT_GRID = {"fer": (0.0, 0.25, 0.5, 0.75, 1.0), "facex": (0.0, 0.25, 0.5), "faceapi": (0.0, 0.25, 0.5, 0.75)}
 # Mean validation UAR points within which two choices count as equal: about one standard deviation of the
@@ -554,7 +556,8 @@ def train(config: FaceExpressionConfig) -> dict:
               "nets": nets}
     return calibrate_and_ship(out, report, val_logits, expert_crops(rows, val_sets, config),
                               {s: y[idx] for s, idx in val_sets.items()}, config.seed,
-                              held_out_readings(config.held_out_runs, crops, y, val_sets), validation_say(crops, val_sets))
+                              held_out_readings(config.held_out_runs, crops, y, val_sets), validation_say(crops, val_sets),
+                              ship_conv_statistics(out, nets, crops, val_sets))
 
 
 def initial_nets(config: FaceExpressionConfig) -> list[Path | None]:
@@ -591,15 +594,31 @@ def validation_say(crops: np.ndarray, val_sets: dict[str, np.ndarray]) -> dict[s
     return {s: outside_say([sharpness(c) for c in crops[idx]]) for s, idx in val_sets.items()}
 
 
+def ship_conv_statistics(out: Path, nets: list[dict], crops: np.ndarray, val_sets: dict[str, np.ndarray]) -> str:
+    """Each net's convolution statistics over each set's validation faces (``crops[val_sets[set]]``: each training
+    set is a home the model knows), written beside the nets for ``--adapt`` to re-standardise them on a set
+    (``conv_restandardise``); the file's name, for the weights file."""
+    import onnx
+
+    from omniemo.perception.conv_restandardise import source_statistics
+
+    models = [onnx.load(str(out / n["file"])) for n in nets]
+    save_conv_statistics(out / CONV_STATISTICS, {s: [source_statistics(m, crops[idx]) for m in models]
+                                                 for s, idx in val_sets.items()})
+    return CONV_STATISTICS
+
+
 def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_expert_crops: dict, val_truth: dict,
-                       seed: int, held_out_runs: list[dict] = (), val_say: dict | None = None) -> dict:
+                       seed: int, held_out_runs: list[dict] = (), val_say: dict | None = None,
+                       conv_statistics: str | None = None) -> dict:
     """Test-time flip or not, temperature, the product with the outside models, the scores beside them, the weights
     file and the card. ``val_logits[flip][set]``: the model's (the mean over ``report["nets"]``) raw logits on each
     validation set, without (False) and with (True) the mirrored test-time copy; ``val_expert_crops[set]``: its
     faces as the outside models read them (``expert_crops``); ``held_out_runs``: ``held_out_readings`` of nets trained
     on one set alone, which break the product's ties (``choose_experts``) and whose temperature ratio
     (``held_out_shift``) scales the product's temperature for unseen faces (1 without them); ``val_say``: each
-    validation face's ``outside_say`` (``validation_say``), so the product is scored as the pipeline runs it."""
+    validation face's ``outside_say`` (``validation_say``), so the product is scored as the pipeline runs it;
+    ``conv_statistics``: the file ``ship_conv_statistics`` wrote, named in the weights file."""
     from omniemo.perception.expression import EXPERTS
 
     held_out = held_out_shift(held_out_runs, val_truth)
@@ -647,13 +666,14 @@ def calibrate_and_ship(out: Path, report: dict, val_logits: dict, val_expert_cro
               "product_calibration": {s: {f"at {name}": calibration_summary(log_softmax(product[s] / t), val_truth[s])
                                           for name, t in (("1", 1.0), ("fitted", fitted), ("shipped", product_temperature))}
                                       for s in product},
-              **({"held_out": held_out} if held_out else {})}
+              **({"held_out": held_out} if held_out else {}),
+              **({"conv_statistics": conv_statistics} if conv_statistics else {})}
     shipped = {"name": "omniemo face-expression (residual CNN, FER2013 + RAF-DB)", "classes": list(CLASSES),
                "networks": [n["file"] for n in report["nets"]],
                "input": f"{INPUT_SIZE}x{INPUT_SIZE} grey, eye-aligned, values in [0, 1]", "test_time_flip": flip,
                "temperature": temperature,
                "experts": choice["weights"], "expert_floor": choice["floor"], "product_temperature": product_temperature,
-               "seed": seed,
+               "seed": seed, **({"conv_statistics": conv_statistics} if conv_statistics else {}),
                "licence": "research use only (derived from FER2013 and RAF-DB)"}
     files.write_text(out / CONFIG, json.dumps(shipped, indent=2) + "\n")
     files.write_text(out / SCORES, json.dumps(report, indent=2) + "\n")
@@ -706,7 +726,8 @@ def refit(config: FaceExpressionConfig) -> dict:
     return calibrate_and_ship(out, report, val_logits, expert_crops(rows, val_sets, config),
                               {s: y[idx] for s, idx in val_sets.items()},
                               int(previous["config"]["seed"]), held_out_readings(config.held_out_runs, crops, y, val_sets),
-                              validation_say(crops, val_sets))
+                              validation_say(crops, val_sets),
+                              ship_conv_statistics(out, nets, crops, val_sets))
 
 
 def export_onnx(net, path: Path) -> None:
@@ -814,6 +835,20 @@ def _temperature_limit(report: dict) -> list[str]:
             "  was available to measure or fit that here."]
 
 
+def _adaptation_lines(report: dict) -> list[str]:
+    if not report.get("conv_statistics"):
+        return []
+    return ["",
+            "## A set of faces recorded alike (`--adapt`)",
+            "",
+            "Each net's convolution outputs, their mean and spread per channel over each training set's validation faces,",
+            f"ship beside the nets (`{report['conv_statistics']}`). Given a set of images or clips recorded alike",
+            "(`analyze --adapt`, `eval --adapt-corpus`), the nets are re-standardised on its faces: each convolution's",
+            "output brought from its statistics on the set to those of the training set the set resembles most, layer by",
+            "layer (AdaBN; `perception.conv_restandardise`).",
+            "It needs no label; what it gains on a face set never seen, and costs at home, is measured in the README."]
+
+
 def model_card(report: dict) -> str:
     names = {"fer2013": "FER2013 public test", "rafdb": f"RAF-DB train, held-out {RAF_VALIDATION_PERCENT} %"}
     lines = [
@@ -877,6 +912,7 @@ def model_card(report: dict) -> str:
         *_posed_choice_lines(report),
         "To measure it on a posed set: `omniemo eval --dataset kdef` (or `jaffe`, `ckplus`) `--root DIR --modalities",
         "face`, which reads those sets as they are downloaded.",
+        *_adaptation_lines(report),
         "",
         "## Limits",
         "",
