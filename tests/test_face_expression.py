@@ -632,6 +632,15 @@ def test_nets_re_standardised_on_a_set_read_it_with_home_statistics_at_every_con
     homes = {"bright": statistics, "dim": source_statistics(model, dim)}
     assert nearest_home(model, homes, (_smooth_crops(20, 5) * 0.5 + 30).astype(np.uint8)) == "dim"
     assert nearest_home(model, homes, _smooth_crops(20, 6)) == "bright"
+    # a degenerate set (one blank image repeated): every scale stays bounded, the answer finite
+    blank = onnx.load_from_string(restandardised(model, statistics, np.full((12, 48, 48), 128, np.uint8)))
+    stored = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    weights = [i for i in blank.graph.initializer if stored[i.name].ndim == 4]  # each convolution's kernel
+    assert len(weights) == len(statistics)
+    for init in weights:
+        ratio = np.abs(onnx.numpy_helper.to_array(init)).sum((1, 2, 3)) / np.abs(stored[init.name]).sum((1, 2, 3))
+        assert np.all(ratio <= 4.0 + 1e-4) and np.all(ratio >= 0.25 - 1e-4)
+    assert np.isfinite(logits(blank.SerializeToString(), home)).all()
     with pytest.raises(ValueError, match="at least one face"):
         restandardised(model, statistics, dim[:0])
     with pytest.raises(ValueError, match="statistics of 3 convolutions"):
