@@ -5,6 +5,7 @@ saw, and at home.
         [--cache ~/.cache/omniemo/face-crops.npz] [--batch-norm [--faces 20,100,all] [--draws 3] [--pooled]]
         [--skip-home] [--skip-unseen] [--out FILE]
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_face_adaptation.py --raf-only DIR --fer-only DIR --timing
+    OMP_NUM_THREADS=2 .venv/bin/python bench/bench_face_adaptation.py --raf-only DIR --fer-only DIR --photometric
 
 ``--raf-only`` / ``--fer-only``: out-dirs of face recipe runs trained on one set alone (the README's
 ``--held-out-run`` commands). Each such net, at its home temperature, in the shipped product's form (the outside
@@ -19,7 +20,8 @@ set (``--draws`` draws; all: the whole set) to those on the home's validation fa
 read as it is and centred as well, and on sets where one emotion makes half the faces; the one-set nets towards
 their own set, the shipped nets towards the nearer of the two (``nearest_home``; ``--pooled``: towards both sets'
 faces pooled, the design first tried). ``--timing``: only the seconds ``--adapt`` takes on 12 and 100 images
-(``adapt_timing``). Results: bench/out/face_adaptation.json (``--out``).
+(``adapt_timing``). ``--photometric``: only per-image normalisations of our nets' crop, tried at test time and
+not kept (``photometric_variants``). Results: bench/out/face_adaptation.json (``--out``).
 """
 
 from __future__ import annotations
@@ -167,6 +169,42 @@ def adapt_timing(rows: list[dict], counts=(12, 100)) -> dict:
     return out
 
 
+def photometric_variants(crops: np.ndarray) -> dict:
+    """Per-image normalisations of a 48-pixel crop tried at test time (not in the pipeline): the crop's grey mean
+    and spread set to the median over ``crops`` (fully, halfway), CLAHE, histogram equalisation."""
+    import cv2
+
+    flat = crops.reshape(len(crops), -1).astype(np.float64)
+    target_mean, target_sd = float(np.median(flat.mean(1))), float(np.median(flat.std(1)))
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4))
+
+    def levelled(crop, strength):
+        x = crop.astype(np.float32)
+        mean, sd = x.mean(), x.std() + 1e-6
+        want_mean, want_sd = mean + strength * (target_mean - mean), sd + strength * (target_sd - sd)
+        return np.clip((x - mean) / sd * want_sd + want_mean, 0, 255).astype(np.uint8)
+
+    return {"levelled": lambda c: levelled(c, 1.0), "levelled halfway": lambda c: levelled(c, 0.5),
+            "CLAHE": clahe.apply, "equalised": cv2.equalizeHist}
+
+
+def photometric_readings(nets: dict, crops, y, sets, product_for) -> dict:
+    """UAR of each net's product (``product_for(name, set)``) on each set it reads, as is and with each of
+    ``photometric_variants`` applied to our nets' crops (the outside models read theirs as they are)."""
+    variants = photometric_variants(crops)
+    out = {}
+    for name, (net, read_sets) in nets.items():
+        for s in read_sets:
+            product = product_for(name, s)
+            row = {"as is": uar(product(net.logits(crops[sets[s]])), y[sets[s]])}
+            for variant, change in variants.items():
+                changed = np.stack([change(c) for c in crops[sets[s]]])
+                row[variant] = uar(product(net.logits(changed)), y[sets[s]])
+            out[f"{name} on {s}"] = row
+            print(f"{name} on {s}:", row, flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "omniemo" / "face-crops.npz")
@@ -181,6 +219,8 @@ def main() -> None:
                         help="re-standardise the shipped model towards all validation faces pooled, not the nearest set's")
     parser.add_argument("--out", type=Path, default=HERE / "out" / "face_adaptation.json")
     parser.add_argument("--timing", action="store_true", help="only time adapting to 12 and 100 images (OMP_NUM_THREADS=1)")
+    parser.add_argument("--photometric", action="store_true",
+                        help="only per-image photometric normalisations of our nets' crop (tried, not in the pipeline)")
     args = parser.parse_args()
     counts = tuple(0 if c == "all" else int(c) for c in args.faces.split(","))
     config = FaceExpressionConfig(fer2013_root=DATA / "fer2013", rafdb_root=DATA / "rafdb-basic", cache=args.cache)
@@ -199,6 +239,21 @@ def main() -> None:
     rng = np.random.default_rng(0)
     draw = np.random.default_rng(1)  # the BatchNorm experiment's own draws, so the other rows stay as they were
     out = {}
+    if args.photometric:
+        nets, products = {"shipped model": (shipped, list(sets))}, {}
+        for run, own, other in ((args.raf_only, "rafdb", "fer2013"), (args.fer_only, "fer2013", "rafdb")):
+            net = ExpressionModel.from_dir(run)
+            nets[f"{own} net"] = (net, [other])
+            products[f"{own} net"] = (fit_temperature(net.logits(crops[sets[own]]), y[sets[own]]),
+                                      {n: 0.0 if EXPERT_HOME.get(n) == other else w for n, w in shipped.weights.items()})
+
+        def product_for(name, s):
+            temperature, weights = products.get(name, (shipped.temperature, shipped.weights))
+            return lambda logits: product_of_experts(log_softmax(logits / temperature), {n: experts[n][s] for n in EXPERTS},
+                                                     weights, shipped.floor, say[s])
+
+        files.write_text(args.out, json.dumps(photometric_readings(nets, crops, y, sets, product_for), indent=1) + "\n")
+        return
     for run, own, other in () if args.skip_unseen else ((args.raf_only, "rafdb", "fer2013"), (args.fer_only, "fer2013", "rafdb")):
         net = ExpressionModel.from_dir(run)
         temperature = fit_temperature(net.logits(crops[sets[own]]), y[sets[own]])

@@ -340,7 +340,8 @@ def smooth_expressions(times: np.ndarray, probs: np.ndarray, seconds: float = SM
 def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame_size: tuple[int, int], period: float,
                 expression_model: str = "omniemo face-expression", profile: FaceProfile | None = None):
     """(ModalityReport, cues, main track) for the faces seen in the sampled frames; ``profile``: a set's
-    (``pipeline.adapt_faces``), each reading then taken relative to it."""
+    (``pipeline.adapt_faces``), named in the cues; each reading taken relative to its mean where it carries one (a
+    model without re-standardising statistics; otherwise the nets that read the faces were re-standardised already)."""
     from omniemo.perception.evidence import ABSENT, PRESENT, Cue, ModalityReport
 
     n = len(per_frame)
@@ -368,7 +369,7 @@ def face_report(times: np.ndarray, per_frame: list[list[FaceObservation]], frame
                 confidence=float(np.mean([o.score for o in main.observations])),
                 detail={"faces_tracked": len(tracks), "main_face": why})]
     read = np.isfinite(probs[:, 0])
-    # the model's own reading, before any adaptation: what a set's profile is made of
+    # the reading before a set's mean is taken out (``FaceProfile.offset``): what such a profile is made of
     log_mean = np.log(np.maximum(probs[read], 1e-12)).mean(axis=0) if read.any() else None
     if profile is not None and read.any():
         probs[read] = profile.apply(probs[read])

@@ -81,7 +81,8 @@ def extract_cues(
     ``voice_profile``: a VoiceProfile from ``speech_emotion.enroll_clips`` (several clips of the same speaker) or
     ``speech_emotion.adapt_clips`` (clips recorded the same way); the voice emotion then uses the model variant
     normalised that way instead of the single-clip one. ``face_profile``: a FaceProfile from ``adapt_faces`` (images
-    or clips recorded alike); each face reading is then taken relative to it. ``keep_keyframes`` /
+    or clips recorded alike); each face is then read by our nets re-standardised on the set's faces (or, for a model
+    without the statistics for it, relative to the set's mean reading). ``keep_keyframes`` /
     ``keep_face_crops``: keep a few frames (``evidence.keyframes``, for reports) / the main face's aligned crops
     (``evidence.face_crops``, for adapting to a set) in memory, never in the JSON.
     """
