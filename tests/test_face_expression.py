@@ -679,6 +679,8 @@ def test_analyze_adapts_the_face_to_a_set_of_images_without_speech(tmp_path):
     result = CliRunner().invoke(main, ["analyze", str(clip), "--adapt", str(tmp_path / "set"), "--json"])
     assert result.exit_code == 0, result.output
     face = json.loads(result.stdout)["reasoning"][0]["text"]
+    # the terminal is told what was adapted before the answers: the face, and not the voice (images have no speech)
+    assert "voice: not adapted (too few files with it)" in result.stderr and "face: adapted to a set (10 files" in result.stderr
     assert re.match(r"The face, adapted to a set \(10 files with a face; the expression nets re-standardised from 10 "
                     r"of its faces to the statistics of the (FER2013|RAF-DB) faces\), reads mostly as", face), face
     few = CliRunner().invoke(main, ["analyze", str(clip), "--adapt", str(tmp_path / "set" / "0.png")])

@@ -14,6 +14,7 @@ from omniemo.cli.common import (
     EXIT_BAD_INPUT,
     FPS,
     Progress,
+    echo_adaptation,
     expand_paths,
     fail,
     model_options,
@@ -76,6 +77,8 @@ def analyze_command(clips, labels, backend, fps, modalities, as_json, report_pat
         fail(f"{what}: {exc}" if what else str(exc))
     except RuntimeError as exc:  # CheckpointError: the folder or one of its parts cannot be used
         fail(str(exc))
+    if adapt_files:
+        echo_adaptation(predictor.voice_profile, predictor.face_profile)
     failed = 0
     for clip in clips:
         try:

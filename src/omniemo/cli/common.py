@@ -21,6 +21,12 @@ def expand_paths(paths) -> list[Path]:
     return [f for p in paths for f in (sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p])]
 
 
+def echo_adaptation(voice, face) -> None:
+    """One line each on stderr: how the voice and the face were adapted to a set (``--adapt``), or that one was not."""
+    for name, profile in (("voice", voice), ("face", face)):
+        click.echo(f"{name}: {profile.describe() if profile else 'not adapted (too few files with it)'}", err=True)
+
+
 def fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)

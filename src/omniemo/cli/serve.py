@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from omniemo.cli.common import AI_ACT_NOTE, FiniteFloat, expand_paths, fail
+from omniemo.cli.common import AI_ACT_NOTE, FiniteFloat, echo_adaptation, expand_paths, fail
 
 
 @click.command("serve", help=f"""Serve analysis over HTTP: an API (docs at /docs) and a web page at /.
@@ -51,10 +51,8 @@ def serve_command(host, port, workers, token, max_upload_mb, max_duration_s, que
             voice, face = adapt_to_set(expand_paths(adapt))
         except (MediaError, ValueError) as exc:
             fail(f"adaptation: {exc}")
-        for name, profile in (("voice", voice), ("face", face)):
-            if profile is not None:
-                adaptation[f"{name}_profile"] = profile
-            click.echo(f"{name}: {profile.describe() if profile else 'not adapted (too few files with it)'}", err=True)
+        adaptation = {f"{name}_profile": profile for name, profile in (("voice", voice), ("face", face)) if profile}
+        echo_adaptation(voice, face)
     settings = ServeSettings(host=host, port=port, workers=workers, token=token, max_upload_mb=max_upload_mb,
                              max_duration_s=max_duration_s, queue=queue_size, state=state, ttl_s=ttl_s, cors=cors,
                              adaptation=adaptation)
