@@ -19,7 +19,8 @@ draws, the mean taken from 100 of their faces). The shipped model reads its own 
 set (``--draws`` draws; all: the whole set) to those on the home's validation faces, layer by layer (AdaBN), then
 read as it is and centred as well, and on sets where one emotion makes half the faces; the one-set nets towards
 their own set, the shipped nets towards the nearer of the two (``nearest_home``; ``--pooled``: towards both sets'
-faces pooled, the design first tried). ``--timing``: only the seconds ``--adapt`` takes on 12 and 100 images
+faces pooled, the design first tried); the whole-set rows read a set as one batch (about 10 GB for FER2013's 3,521
+faces; ``--faces 20,100,200`` needs far less). ``--timing``: only the seconds ``--adapt`` takes on 12 and 100 images
 (``adapt_timing``). ``--photometric``: only per-image normalisations of our nets' crop, tried at test time and
 not kept (``photometric_variants``). Results: bench/out/face_adaptation.json (``--out``).
 """

@@ -14,7 +14,7 @@ A model trained on several sets knows each as a home of its own (``nearest_home`
 it resembles. Measured (``bench/bench_face_adaptation.py --batch-norm``): nets trained on one of FER2013 and
 RAF-DB, in the shipped product's form, read the other set 43.8 / 47.7 UAR as they are, 46.4 / 51.0 centred on the
 set's mean (``expression.FaceProfile``), 46.9 / 52.8 re-standardised on 100 of its faces; the shipped model,
-re-standardised on 100 of its own validation faces, loses 0.2 / 0.4.
+re-standardised on 100 of its own validation faces, loses 0.0-0.2 / 0.4-0.7.
 """
 
 from __future__ import annotations

@@ -281,8 +281,8 @@ class FaceProfile:
     Most of what the model gets wrong on a face set unlike its training sets is shared by the whole set (a
     camera, lighting, posing, a population): nets trained on one of FER2013 and RAF-DB, in the shipped product's
     form, read the other set 43.8 / 47.7 UAR as they are, 46.4 / 51.0 centred on its mean, 46.9 / 52.8 re-standardised
-    on 100 of its faces; the shipped model on its own validation faces loses 0.2 / 0.4 re-standardised on 100 of them,
-    0.7 / 1.2 centred (bench/bench_face_adaptation.py --batch-norm).
+    on 100 of its faces; the shipped model on its own validation faces loses 0.0-0.2 / 0.4-0.7 re-standardised on 100,
+    0.7-0.8 / 1.3-1.6 centred (bench/bench_face_adaptation.py --batch-norm).
     """
 
     offset: np.ndarray | None  # (len(CLASSES),), centred over the classes; None when the nets are re-standardised
