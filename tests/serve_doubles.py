@@ -24,9 +24,10 @@ class _Answer:
         if labels == "mafw":
             time.sleep(3)
         mode = os.path.basename(path)
-        profile = self.options.get("voice_profile")
-        if profile is not None:  # the server's --adapt profile reached the worker's predictor
-            mode += f", the voice {profile.describe()}"
+        for name in ("voice", "face"):  # the server's --adapt profiles reached the worker's predictor
+            profile = self.options.get(f"{name}_profile")
+            if profile is not None:
+                mode += f", the {name} {profile.describe()}"
         return Prediction(path=str(path), label="happy", probabilities={"happy": 0.7, "sad": 0.3},
                           output="<think>a test</think>\n<answer>happy</answer>",
                           reasoning=[{"text": f"a test of {mode}", "cues": []}], backend="double")

@@ -68,18 +68,26 @@ def test_routes_and_a_job_end_to_end(wav):
         assert client.get("/v1/analyses/not-a-job").status_code == 404
 
 
-def test_an_adapted_server_reads_every_voice_against_its_recording_set(wav):
-    """`serve --adapt`: the profile is read once, by the server, and every worker's predictor gets it."""
+def test_an_adapted_server_hands_its_voice_and_face_profiles_to_every_worker(wav):
+    """`serve --adapt`: the profiles are made once, by the server, and every worker's predictor gets them."""
     import numpy as np
 
     from omniemo.perception.speech_emotion import VoiceProfile
 
+    from omniemo.perception.expression import face_profile
+
     profile = VoiceProfile(np.zeros(4), np.ones(4), 12, "corpus")
-    with _client(adaptation={"voice_profile": profile}) as client:
-        assert client.get("/v1/models").json()["voice_adaptation"] == "adapted to a recording set (12 clips)"
+    faces = face_profile([np.zeros(7)] * 12, [np.full((3, 48, 48), 100, np.uint8)] * 12)  # pickled to each worker
+    faces.home = "rafdb"
+    with _client(adaptation={"voice_profile": profile, "face_profile": faces}) as client:
+        models = client.get("/v1/models").json()
+        assert models["voice_adaptation"] == "adapted to a recording set (12 clips)"
+        assert models["face_adaptation"] == ("adapted to a set (12 files with a face; the expression nets re-standardised "
+                                             "from 36 of its faces to the statistics of the RAF-DB faces)")
         job = _wait(client, _upload(client, wav).json()["id"])
         assert job["status"] == "done"
-        assert job["result"]["reasoning"][0]["text"].endswith("the voice adapted to a recording set (12 clips)")
+        assert job["result"]["reasoning"][0]["text"].endswith(
+            "the voice adapted to a recording set (12 clips), the face " + models["face_adaptation"])
     with _client() as client:
         assert client.get("/v1/models").json()["voice_adaptation"] is None
 
