@@ -119,6 +119,10 @@ def test_training_recipe_on_a_tiny_set_is_deterministic(tmp_path):
     assert shipped["conv_statistics"] == "face_expression_conv_statistics.npz"
     adapted = ExpressionModel.from_dir(tmp_path / "a").restandardised(_smooth_crops(12, 1))
     assert adapted(np.full((48, 48), 100, np.uint8)).shape == (7,) and adapted.sessions != model.sessions
+    with pytest.raises(ValueError, match="names no convolution statistics"):  # a model made before them
+        ExpressionModel(tmp_path / "a" / "face_expression.onnx", {"temperature": 1.0}).restandardised(_smooth_crops(12, 1))
+    with pytest.raises(ValueError, match="no convolution statistics of 'rafdb'"):  # trained on FER2013 alone
+        ExpressionModel.from_dir(tmp_path / "a").restandardised(_smooth_crops(12, 1), "rafdb")
     assert (tmp_path / "a" / "FACE_MODEL_CARD.md").exists()
 
 

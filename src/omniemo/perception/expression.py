@@ -434,23 +434,17 @@ class ExpressionModel:
         mean = np.mean(runs, axis=0)
         return (mean[:len(crops)] + mean[len(crops):]) / 2 if self.test_time_flip else mean
 
-    def home_statistics(self) -> dict[str, list[ConvStatistics]] | None:
+    def home_statistics(self) -> dict[str, list[ConvStatistics]]:
         """{training set: each net's convolution statistics over its validation faces}
-        (``conv_restandardise.source_statistics``), from the file the weights file names beside the nets; None where
-        it names none (models made before it)."""
+        (``conv_restandardise.source_statistics``), from the file the weights file names beside the nets; a
+        ValueError where it names none (models made before it) or one for another number of nets."""
         name = self.config.get("conv_statistics")
         if not name:
-            return None
+            raise ValueError(f"{self.paths[0].parent}: this face model names no convolution statistics to "
+                             "re-standardise its nets on a set")
         homes = load_conv_statistics(self.paths[0].parent / name)
         if any(len(per_net) != len(self.paths) for per_net in homes.values()):
             raise ValueError(f"{self.paths[0].parent / name}: statistics for another number of nets than {len(self.paths)}")
-        return homes
-
-    def _homes(self) -> dict[str, list[ConvStatistics]]:
-        homes = self.home_statistics()
-        if not homes:
-            raise ValueError(f"{self.paths[0].parent}: this face model names no convolution statistics to "
-                             "re-standardise its nets on a set")
         return homes
 
     def nearest_home(self, crops: np.ndarray) -> str:
@@ -459,7 +453,7 @@ class ExpressionModel:
 
         from omniemo.perception.conv_restandardise import nearest_home
 
-        homes = self._homes()
+        homes = self.home_statistics()
         return nearest_home(onnx.load(str(self.paths[0])), {h: per_net[0] for h, per_net in homes.items()}, crops)
 
     def restandardised(self, crops: np.ndarray, home: str | None = None) -> "ExpressionModel":
@@ -472,7 +466,7 @@ class ExpressionModel:
 
         from omniemo.perception.conv_restandardise import restandardised
 
-        homes = self._homes()
+        homes = self.home_statistics()
         home = home or self.nearest_home(crops)
         if home not in homes:
             raise ValueError(f"no convolution statistics of {home!r} (this model has {', '.join(homes)})")

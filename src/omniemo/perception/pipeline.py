@@ -100,7 +100,8 @@ def adapt_faces(paths, fps: float = ADAPT_FPS) -> FaceProfile:
     """A set's face profile from images or clips recorded alike (any people and expressions): the main face of
     each of up to ``MAX_ADAPT_CLIPS`` files (spread over the given order, the rest only where files without a face
     left too few). Unreadable files and files without a face are skipped. Our nets are re-standardised on the
-    faces where the shipped model carries the statistics for it (``ExpressionModel.home_statistics``)."""
+    faces where the shipped model's weights file names the statistics for it (``ExpressionModel.home_statistics``;
+    otherwise each reading is taken against the set's mean)."""
     from omniemo.media import MediaError
     from omniemo.perception.speech_emotion import MAX_ADAPT_CLIPS, spread_order
 
