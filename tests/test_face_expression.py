@@ -611,6 +611,7 @@ def _smooth_crops(n: int, seed: int) -> np.ndarray:
 
 def test_nets_re_standardised_on_a_set_read_it_with_home_statistics_at_every_convolution():
     import onnx
+    import onnx.version_converter
 
     from omniemo.perception.conv_restandardise import nearest_home, restandardised, source_statistics
     from omniemo.perception.models import onnx_session
@@ -632,6 +633,10 @@ def test_nets_re_standardised_on_a_set_read_it_with_home_statistics_at_every_con
     for (mean_home, sd_home), (mean_set, sd_set) in zip(statistics, source_statistics(adapted, dim)):
         assert np.allclose(mean_set, mean_home, atol=1e-3 * (1 + np.abs(mean_home).max()))
         assert np.allclose(sd_set, sd_home, rtol=1e-3, atol=1e-4)
+    # a net exported at an opset before 18 (ReduceMean's axes an attribute) is re-standardised the same way
+    older = onnx.version_converter.convert_version(model, 17)
+    again = onnx.load_from_string(restandardised(older, statistics, dim))
+    assert np.allclose(logits(again.SerializeToString(), dim), logits(adapted.SerializeToString(), dim), atol=1e-4)
     # a model that knows two homes re-standardises a set towards the one it resembles
     homes = {"bright": statistics, "dim": source_statistics(model, dim)}
     assert nearest_home(model, homes, (_smooth_crops(20, 5) * 0.5 + 30).astype(np.uint8)) == "dim"

@@ -104,8 +104,17 @@ def _normalising_graph(model, home: list[tuple[np.ndarray, np.ndarray]]):
 
     graph = onnx.ModelProto()
     graph.CopyFrom(model)
-    constants = {"rs/axes": np.array([0, 2, 3], np.int64), "rs/low": np.array(1.0 / MAX_SCALE, np.float32),
-                 "rs/high": np.array(MAX_SCALE, np.float32), "rs/tiny": np.array(1e-12, np.float32)}
+    constants = {"rs/low": np.array(1.0 / MAX_SCALE, np.float32), "rs/high": np.array(MAX_SCALE, np.float32),
+                 "rs/tiny": np.array(1e-12, np.float32)}
+    opset = next((o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")), 18)
+    if opset >= 18:
+        constants["rs/axes"] = np.array([0, 2, 3], np.int64)
+
+    def channel_mean(source: str, target: str):  # over batch and space; the axes became an input in opset 18
+        if opset >= 18:
+            return helper.make_node("ReduceMean", [source, "rs/axes"], [target], keepdims=1)
+        return helper.make_node("ReduceMean", [source], [target], axes=[0, 2, 3], keepdims=1)
+
     nodes, outputs = [], []
     for node in graph.graph.node:
         nodes.append(node)
@@ -116,10 +125,10 @@ def _normalising_graph(model, home: list[tuple[np.ndarray, np.ndarray]]):
         node.output[0] = p + "raw"  # the convolution as exported; ``out``, what later layers read, is made below
         constants[p + "mean_home"] = home[k][0].astype(np.float32).reshape(1, -1, 1, 1)
         constants[p + "sd_home"] = home[k][1].astype(np.float32).reshape(1, -1, 1, 1)
-        nodes += [helper.make_node("ReduceMean", [p + "raw", "rs/axes"], [p + "mean"], keepdims=1),
+        nodes += [channel_mean(p + "raw", p + "mean"),
                   helper.make_node("Sub", [p + "raw", p + "mean"], [p + "centred"]),
                   helper.make_node("Mul", [p + "centred", p + "centred"], [p + "squared"]),
-                  helper.make_node("ReduceMean", [p + "squared", "rs/axes"], [p + "variance"], keepdims=1),
+                  channel_mean(p + "squared", p + "variance"),
                   helper.make_node("Sqrt", [p + "variance"], [p + "sd"]),
                   helper.make_node("Max", [p + "sd", "rs/tiny"], [p + "sd_safe"]),
                   helper.make_node("Div", [p + "sd_home", p + "sd_safe"], [p + "ratio"]),
