@@ -83,8 +83,7 @@ def nearest_home(model, homes: dict[str, list[tuple[np.ndarray, np.ndarray]]], c
     standardised mean difference plus the squared log ratio of spreads. A model trained on several sets knows each
     as its own home; a set is re-standardised towards the one it resembles, not towards their mixture (which moved
     the other set's own faces: RAF-DB's validation faces lost 3 UAR points re-standardised to the pooled faces)."""
-    names = [node.output[0] for node in _convolutions(model)]
-    found = _channel_statistics(_with_parameters(model, {}, names), crops, names)
+    found = source_statistics(model, crops)  # the set's statistics, measured as home's were
 
     def distance(home):
         return np.mean([np.mean(((m - mh) / np.maximum(sh, 1e-6)) ** 2
